@@ -1,0 +1,125 @@
+# ppcoord: pipeline-parallel placement for multi-node LLM serving.
+#
+#   make            build the three programs into build/
+#   make check      install missing build dependencies, run every test
+#   make demo       head and three agents placing Llama-3.1-70B over TLS
+#   make deps       install (as root) or list the Debian packages needed
+#   make install    PREFIX=/usr/local DESTDIR= ...
+#   make check SANITIZE=1   the same suite under ASan and UBSan (build/asan/)
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+SHAREDIR ?= $(PREFIX)/share/ppcoord
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DESTDIR ?=
+
+VERSION := 0.1.0
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson
+DEB_PACKAGES := build-essential pkg-config libevent-dev libssl-dev \
+	libprotobuf-c-dev protobuf-c-compiler libconfig-dev libcmocka-dev \
+	libjansson-dev openssl iproute2 procps
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
+	-Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+	-DPPCOORD_VERSION='"$(VERSION)"' $(SANFLAGS)
+CPPFLAGS += -Ilib -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lm
+
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+GEN_C := $(BUILD)/gen/ppcoord.pb-c.c
+GEN_H := $(BUILD)/gen/ppcoord.pb-c.h
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/ppcoord.pb-c.o
+LIB_A := $(BUILD)/libppcoord.a
+
+HEAD_SRC := $(sort $(wildcard daemon/head*.c))
+AGENT_SRC := $(sort $(wildcard daemon/agent*.c))
+CTL_SRC := $(sort $(wildcard daemon/ctl*.c))
+
+PROGRAMS := $(BUILD)/ppcoord-head $(BUILD)/ppcoord-agent $(BUILD)/ppcoordctl
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+INTEG_TESTS := $(sort $(wildcard tests/integ/t_*.sh))
+
+# Shared objects that tests load in place of vendor libraries.
+FAKE_NVML := $(BUILD)/tests/libnvidia-ml-fake.so
+
+.PHONY: all check unit integ demo deps clean install bench fuzz
+
+all: $(PROGRAMS)
+
+deps:
+	@sh tests/deps.sh $(DEB_PACKAGES)
+
+$(GEN_C) $(GEN_H): proto/ppcoord.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen --proto_path=proto proto/ppcoord.proto
+
+$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard lib/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Generated code is not ours to warn about.
+$(BUILD)/obj/gen/ppcoord.pb-c.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes -Wshadow,$(CFLAGS)) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ppcoord-head: $(patsubst %.c,$(BUILD)/obj/%.o,$(HEAD_SRC)) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ppcoord-agent: $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRC)) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ppcoordctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRC)) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_A) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CMOCKA_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_A) \
+		$(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+
+$(FAKE_NVML): tests/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+		echo "== $$t"; $$t || fail=1; \
+	done; exit $$fail
+
+integ: $(PROGRAMS) $(FAKE_NVML)
+	@BIN=$(CURDIR)/$(BUILD) sh tests/integ/run.sh $(INTEG_TESTS)
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integ
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=$(CURDIR)/$(BUILD) sh tests/demo.sh
+
+clean:
+	rm -rf build

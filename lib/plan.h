@@ -1,0 +1,184 @@
+/*
+ * The planning engine: node order, stage placement, pins, spares and the
+ * layer split. Pure: no sockets, no files, no clock. The same code runs in
+ * the head on the live inventory and in `ppcoordctl plan` offline.
+ */
+#ifndef PPCOORD_PLAN_H
+#define PPCOORD_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inv.h"
+#include "model.h"
+#include "util.h"
+
+enum plan_order {
+	PLAN_ORDER_VLLM,	/* driver, then fewer workers, then address as a string */
+	PLAN_ORDER_LISTED,	/* plan.nodes, then the rest in vllm order */
+	PLAN_ORDER_MEMORY,	/* the order that gives the largest KV cache */
+};
+
+enum plan_partition {
+	PLAN_PARTITION_EVEN,	/* vLLM's get_pp_indices split */
+	PLAN_PARTITION_MANUAL,	/* plan.layer_partition */
+	PLAN_PARTITION_MEMORY,	/* the split with the largest KV cache */
+};
+
+/* Results of plan_compute other than 0. */
+#define PLAN_EINFEASIBLE	(-1)	/* the inputs cannot be satisfied: exit 1 */
+#define PLAN_ENOMEM		(-2)
+
+struct plan_pin {
+	char		 node[PPC_NODE_ID_MAX + 1];
+	uint32_t	 stage;
+};
+
+/* The planning inputs of the head config: the model, plan and cluster
+ * groups. Arrays are borrowed; the caller keeps them alive. */
+struct plan_config {
+	uint32_t		 layers;
+	uint32_t		 tp_size;	/* 0: every node's worker count */
+	uint32_t		 expected_nodes;	/* 0: every node in the inventory */
+	uint16_t		 master_port;
+	enum plan_order		 order;
+	enum plan_partition	 partition;
+	const uint32_t		*layer_partition;	/* manual split */
+	size_t			 nlayer_partition;
+	const char		*driver;	/* order vllm; NULL or "" for none */
+	const char * const	*listed;	/* order listed: plan.nodes */
+	size_t			 nlisted;
+	const struct plan_pin	*pins;
+	size_t			 npins;
+
+	/* Memory model; used only when sizes is not NULL. */
+	const struct model_sizes *sizes;
+	double			 gpu_memory_utilization;	/* u, default 0.9 */
+	uint64_t		 activation_reserve;	/* R per GPU, default 1 GiB */
+	uint64_t		 min_kv_tokens;		/* default 1 */
+};
+
+/* Sets the defaults that INTERFACE.md gives for a plan_config. */
+void	plan_config_init(struct plan_config *cfg);
+
+/*
+ * A soft pin from an earlier plan: keep `node` at `first_stage` when it is
+ * present, not displaced by a hard pin, and its stages fit there. The head
+ * passes one per placed node so that re-planning moves as little as
+ * possible. Hinted nodes are also chosen before others when some must
+ * become spares.
+ */
+struct plan_hint {
+	const char	*node;
+	uint32_t	 first_stage;
+};
+
+struct plan_node {
+	char		 id[PPC_NODE_ID_MAX + 1];
+	char		 address[PPC_ADDRESS_MAX + 1];
+	size_t		 inv_index;	/* index of the node in the input inventory */
+	uint32_t	 node_rank;	/* index in plan.nodes */
+	uint32_t	 first_stage;
+	uint32_t	 stage_count;
+	uint32_t	 workers;
+	bool		 pinned;
+	bool		 hinted;	/* kept in place by a plan_hint */
+	char		 reason[192];	/* why this place, for --explain */
+};
+
+struct plan_stage {
+	uint32_t	 stage;
+	uint32_t	 node;		/* index into plan.nodes */
+	uint32_t	 first_layer;
+	uint32_t	 end_layer;	/* exclusive, as in vLLM's get_pp_indices */
+	/* Memory figures per GPU, valid when plan.have_memory. */
+	int64_t		 budget_bytes;
+	uint64_t	 weight_bytes;
+	int64_t		 kv_tokens;
+};
+
+struct plan_spare {
+	char		 id[PPC_NODE_ID_MAX + 1];
+	size_t		 inv_index;
+	char		 reason[192];
+};
+
+struct plan {
+	uint64_t		 generation;	/* set by the head; 0 offline */
+	uint32_t		 num_stages;
+	uint32_t		 tp_size;
+	uint32_t		 layers;
+	enum plan_order		 order;
+	enum plan_partition	 partition;
+	uint32_t		*layer_partition;	/* num_stages entries */
+	size_t			 nnodes;
+	struct plan_node	*nodes;		/* in node-rank order */
+	struct plan_stage	*stages;	/* num_stages entries */
+	size_t			 nspares;
+	struct plan_spare	*spares;	/* in policy order */
+	char			 master_addr[PPC_ADDRESS_MAX + 1];
+	uint16_t		 master_port;
+	bool			 have_memory;
+	int64_t			 kv_tokens;	/* min over stages, when have_memory */
+};
+
+void	plan_init(struct plan *p);
+void	plan_free(struct plan *p);
+int	plan_copy(struct plan *dst, const struct plan *src);
+
+/*
+ * Computes a plan for `inv` under `cfg`, keeping hinted nodes in place
+ * where possible. Returns 0; PLAN_EINFEASIBLE with a message that names
+ * the nodes, stages or numbers involved; or PLAN_ENOMEM.
+ */
+int	plan_compute(const struct plan_config *cfg, const struct inv *inv,
+	    const struct plan_hint *hints, size_t nhints, struct plan *out,
+	    char *err, size_t errlen);
+
+/*
+ * Parses a VLLM_PP_LAYER_PARTITION string ("20,10,50") into a malloc'd
+ * array. Rejects empty, zero, negative, non-numeric and overlong entries
+ * with a message that names the entry. Returns 0 or -1.
+ */
+int	plan_parse_partition(const char *s, uint32_t **out, size_t *n,
+	    char *err, size_t errlen);
+
+/* vLLM's even split of `layers` over `stages` into out[stages]. */
+void	plan_even_partition(uint32_t layers, uint32_t stages, uint32_t *out);
+
+/*
+ * Memory figures of one stage with `n` layers starting at `first_layer`
+ * on GPUs whose smallest memory_total is `gpu_memory`, by the memory model
+ * in INTERFACE.md. is_first/is_last add the embedding and the LM head.
+ */
+void	plan_stage_memory(const struct plan_config *cfg, uint64_t gpu_memory,
+	    uint32_t tp_size, uint32_t first_layer, uint32_t n, bool is_first,
+	    bool is_last, int64_t *budget, uint64_t *weights, int64_t *kv_tokens);
+
+/*
+ * Fills the memory figures of every stage of `p` for the layer split
+ * `partition` (p->num_stages entries), and returns the plan's kv_tokens.
+ * Used for the plan itself and for --explain's even-split comparison.
+ */
+int64_t	plan_fill_memory(const struct plan_config *cfg, const struct inv *inv,
+	    const struct plan *p, const uint32_t *partition,
+	    struct plan_stage *stages);
+
+const char	*plan_order_name(enum plan_order o);
+const char	*plan_partition_name(enum plan_partition p);
+int		 plan_order_parse(const char *s, enum plan_order *o);
+int		 plan_partition_parse(const char *s, enum plan_partition *p);
+
+/* Output formats, in plan_fmt.c. Each returns a malloc'd string. */
+char	*plan_to_json(const struct plan *p, const struct plan_config *cfg);
+void	*plan_to_jansson(const struct plan *p, const struct plan_config *cfg);
+int	 plan_from_jansson(struct plan *p, const void *json, char *err,
+	    size_t errlen);
+char	*plan_to_table(const struct plan *p, const struct inv *inv);
+/* The environment file text of plan node `node` (an index into nodes). */
+char	*plan_node_env(const struct plan *p, size_t node);
+char	*plan_explain(const struct plan *p, const struct plan_config *cfg,
+	    const struct inv *inv);
+
+#endif

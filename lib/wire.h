@@ -1,0 +1,92 @@
+/*
+ * Framing of the agent-head protocol: a 4-byte big-endian length followed by
+ * one protobuf Envelope. A frame longer than the limit (1 MiB by default)
+ * closes the connection.
+ */
+#ifndef PPCOORD_WIRE_H
+#define PPCOORD_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppcoord.pb-c.h"
+
+#include "envfile.h"
+#include "inv.h"
+#include "plan.h"
+
+#define WIRE_FRAME_MAX		(1u << 20)
+#define WIRE_HEADER_LEN		4
+
+struct evbuffer;
+
+enum wire_result {
+	WIRE_FRAME = 1,		/* one envelope decoded */
+	WIRE_MORE = 0,		/* incomplete frame: wait for more bytes */
+	WIRE_ERROR = -1,	/* oversize frame or invalid protobuf: close */
+};
+
+/*
+ * Decodes one frame from buf. On WIRE_FRAME, *consumed is the frame's total
+ * length and *env the unpacked envelope (free with wire_free). Returns
+ * WIRE_ERROR with a message for a length over max_frame or a body that is
+ * not a valid Envelope with one message set.
+ */
+enum wire_result wire_parse(const uint8_t *buf, size_t len, uint32_t max_frame,
+	    size_t *consumed, Ppcoord__Envelope **env, char *err, size_t errlen);
+
+/* The same on an evbuffer: drains the frame when one is decoded. */
+enum wire_result wire_read(struct evbuffer *in, uint32_t max_frame,
+	    Ppcoord__Envelope **env, char *err, size_t errlen);
+
+/* Appends one frame. Returns 0, or -1 if the envelope is over the limit. */
+int	wire_write(struct evbuffer *out, const Ppcoord__Envelope *env);
+
+void	wire_free(Ppcoord__Envelope *env);
+
+/* Name of the envelope's message for logs ("hello", "assignment", ...). */
+const char *wire_msg_name(const Ppcoord__Envelope *env);
+
+/*
+ * Converts a received Hello into an inventory node and validates it with
+ * inv_node_check plus the protocol's own limits. Returns 0, or -1 with a
+ * message naming the field and value.
+ */
+int	wire_hello_to_node(const Ppcoord__Hello *hello, struct inv_node *node,
+	    char *err, size_t errlen);
+
+/*
+ * Builds and frames messages without exposing protobuf-c's nested
+ * allocation to callers. Each returns 0, or -1 on no memory.
+ */
+int	wire_send_hello(struct evbuffer *out, const struct inv_node *node,
+	    uint64_t held_generation, const char *held_state);
+int	wire_send_welcome(struct evbuffer *out, const char *node_id,
+	    const char *cluster, uint32_t heartbeat_ms, uint32_t timeout_ms);
+int	wire_send_heartbeat(struct evbuffer *out, uint64_t generation);
+int	wire_send_ack(struct evbuffer *out, uint64_t generation, int ok,
+	    const char *error);
+/* The Assignment of plan node `node`, with every stage's node and address. */
+int	wire_send_assignment(struct evbuffer *out, const struct plan *p,
+	    size_t node);
+int	wire_send_standby(struct evbuffer *out, uint64_t generation,
+	    const char *reason);
+int	wire_send_revoke(struct evbuffer *out, uint64_t generation,
+	    const char *reason);
+int	wire_send_reject(struct evbuffer *out, Ppcoord__Reject__Reason reason,
+	    const char *message);
+int	wire_send_not_leader(struct evbuffer *out, const char *leader);
+
+/* Converts a received Assignment into an environment file's contents,
+ * validating every field (ids, addresses, layer ranges). */
+int	wire_assignment_to_env(const Ppcoord__Assignment *a,
+	    struct stage_env *env, char *err, size_t errlen);
+
+/* The environment of plan node `node` (shared by ppcoordctl's env format
+ * and by the agent, so both write the same file). */
+void	plan_node_stage_env(const struct plan *p, size_t node,
+	    struct stage_env *env);
+
+const char *wire_reject_reason_name(Ppcoord__Reject__Reason r);
+
+#endif
