@@ -65,6 +65,11 @@ uint64_t inv_node_min_memory(const struct inv_node *node);
  * Parses inventory JSON text (every node checked with inv_node_check, and
  * duplicate ids or addresses rejected). `name` labels errors, for example
  * the file name. Returns 0, or -1 with a message in err.
+ *
+ * An unknown key is an error, as in the config files, so that a misspelt
+ * key never silently takes a default. Defaults: "workers" the number of
+ * GPUs listed, a GPU's "index" its position in the list, "name" and "uuid"
+ * empty, "memory_free" equal to "memory_total" (which is required).
  */
 int	inv_parse_json(struct inv *inv, const char *text, size_t len,
 	    const char *name, char *err, size_t errlen);

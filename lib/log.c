@@ -1,6 +1,6 @@
 /*
  * Logging to stderr, one write() per line so that lines from several
- * processes never interleave. Under systemd each line starts with a syslog
+ * processes do not interleave. Under systemd each line starts with a syslog
  * priority ("<4>") that journald turns into the entry's priority.
  */
 #include <errno.h>
@@ -23,7 +23,7 @@
 #define LOG_PRI_INFO	6
 #define LOG_PRI_DEBUG	7
 
-/* Longest line written; longer messages are cut short. */
+/* Maximum line length in bytes; longer messages are truncated. */
 #define LOG_LINE_MAX	4096
 
 static const char	*log_progname = "ppcoord";
