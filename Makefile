@@ -17,7 +17,12 @@ DESTDIR ?=
 
 VERSION := 0.1.0
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# libFuzzer build: every object instrumented for coverage, ASan and UBSan.
+BUILD ?= build/fuzz
+CC := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),1)
 BUILD ?= build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -62,7 +67,12 @@ INTEG_TESTS := $(sort $(wildcard tests/integ/t_*.sh))
 # Shared objects that tests load in place of vendor libraries.
 FAKE_NVML := $(BUILD)/tests/libnvidia-ml-fake.so
 
-.PHONY: all check unit integ demo deps clean install bench fuzz
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
+FUZZ_TIME ?= 60
+REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRC))
+
+.PHONY: all check unit integ demo deps clean install bench fuzz fuzz-build fuzz-replay
 
 all: $(PROGRAMS)
 
@@ -109,12 +119,25 @@ unit: $(UNIT_BIN)
 		echo "== $$t"; $$t || fail=1; \
 	done; exit $$fail
 
+# Feeds the fuzz seed corpora and every past crash input to the parsers.
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -o $@ \
+		$< tests/fuzz/replay.c $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+fuzz-replay: $(REPLAY_BIN)
+	@fail=0; for t in $(REPLAY_BIN); do \
+		n=$${t##*/replay_}; \
+		$$t tests/fuzz/corpus/$$n tests/fuzz/regress/$$n || fail=1; \
+	done; exit $$fail
+
 integ: $(PROGRAMS) $(FAKE_NVML)
 	@BIN=$(CURDIR)/$(BUILD) sh tests/integ/run.sh $(INTEG_TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory integ
 
 demo: deps
@@ -123,3 +146,19 @@ demo: deps
 
 clean:
 	rm -rf build
+
+# Coverage-guided fuzzing: `make fuzz FUZZ_TIME=SECONDS` runs every target
+# for that long, starting from the seed corpus in tests/fuzz/corpus/.
+# Crashes are written to build/fuzz/crash-*; each one found becomes a
+# regression input under tests/fuzz/regress/, replayed by `make check`.
+fuzz: deps
+	@sh tests/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BIN)
+
+fuzz-build: $(FUZZ_BIN)
+
+build/fuzz/bin/%: tests/fuzz/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_A) $(LDLIBS)
