@@ -170,9 +170,21 @@ const char	*plan_partition_name(enum plan_partition p);
 int		 plan_order_parse(const char *s, enum plan_order *o);
 int		 plan_partition_parse(const char *s, enum plan_partition *p);
 
-/* Output formats, in plan_fmt.c. Each returns a malloc'd string. */
+/*
+ * Output formats, in plan_fmt.c. The char * functions return a malloc'd
+ * string, NULL on no memory. `cfg` may be NULL; it adds the "model"
+ * object to a plan JSON with memory figures.
+ */
 char	*plan_to_json(const struct plan *p, const struct plan_config *cfg);
+/* The plan JSON as a json_t * (declared void * to keep jansson out). */
 void	*plan_to_jansson(const struct plan *p, const struct plan_config *cfg);
+/*
+ * Reads a plan JSON back into `p`, which is overwritten, not freed. Every
+ * member is checked, and so is the consistency of ranks, stages and layer
+ * ranges. The inventory that inv_index refers to is not part of the plan,
+ * so the restored nodes and spares have inv_index SIZE_MAX. Returns 0, or
+ * -1 with a message in err and `p` left empty.
+ */
 int	 plan_from_jansson(struct plan *p, const void *json, char *err,
 	    size_t errlen);
 char	*plan_to_table(const struct plan *p, const struct inv *inv);
