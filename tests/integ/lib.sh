@@ -1,0 +1,324 @@
+# Helpers for the integration tests, sourced by bash. Every daemon runs on
+# loopback with its log in the test's directory, and the EXIT trap stops
+# each process that a test started.
+#
+# A test sets BIN (the build directory) and TMPDIR (its own directory);
+# tests/integ/run.sh sets both.
+
+set -u
+
+: "${BIN:?set BIN to the build directory}"
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+T=${TMPDIR:-}
+if [ -z "$T" ] || [ "$T" = /tmp ]; then
+	T=$(mktemp -d /tmp/ppcoord-test.XXXXXX)
+fi
+export TMPDIR="$T"
+
+HEAD="$BIN/ppcoord-head"
+AGENT="$BIN/ppcoord-agent"
+CTL="$BIN/ppcoordctl"
+
+CERTS="$T/certs"
+SOCK="$T/head.sock"
+HEAD_CONF="$T/head.conf"
+HEAD_LOG="$T/head.log"
+HEAD_PID=""
+HEAD_PORT=""
+STATUS_PORT=""
+
+# Extra lines for the head config's groups; a test sets them before
+# head_start. HEAD_MODEL and HEAD_PLAN replace the whole group body.
+HEAD_EXTRA=""
+CLUSTER_EXTRA=""
+EXPECTED_NODES=3
+HEAD_MODEL='layers = 80;'
+HEAD_PLAN='tp_size = 8;'
+HEAD_STATUS=0
+HEAD_CA=""
+HEAD_CERT=""
+HEAD_KEY=""
+
+PIDS=()
+
+log() {
+	printf '%s %s\n' "$(date +%H:%M:%S.%N | cut -c1-12)" "$*"
+}
+
+# Prints the tail of every daemon log of the test.
+dump_logs() {
+	local f
+	for f in "$T"/*.log "$T"/*/agent.log; do
+		[ -f "$f" ] || continue
+		echo "---- ${f#"$T"/} (last 80 lines)"
+		tail -n 80 "$f"
+	done
+}
+
+fail() {
+	log "FAIL: $*"
+	dump_logs
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# Stops every recorded process: TERM, then KILL after two seconds.
+cleanup() {
+	local pid i alive
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		alive=0
+		for pid in "${PIDS[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.2
+	done
+	for pid in "${PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s until
+# it succeeds, and fails the test with DESCRIPTION when time runs out.
+wait_for() {
+	local limit=$1 what=$2 end
+	shift 2
+	end=$(($(date +%s) + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$end" ]; then
+			fail "timed out after ${limit}s waiting for $what"
+		fi
+		sleep 0.2
+	done
+}
+
+# Prints a port in 20000-59999 that nothing listens on now.
+free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if command -v ss >/dev/null; then
+			[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo $p; return 0; }
+		elif ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo $p
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Makes the test CA and certificates under $CERTS: ca.pem, head.pem,
+# node-a..node-f, and the bad ones that tests/certs.sh documents.
+make_certs() {
+	sh "$SRC/tests/certs.sh" "$CERTS" >"$T/certs.out" 2>&1 ||
+		{ cat "$T/certs.out"; fail "tests/certs.sh failed"; }
+	HEAD_CA=${HEAD_CA:-$CERTS/ca.pem}
+	HEAD_CERT=${HEAD_CERT:-$CERTS/head.pem}
+	HEAD_KEY=${HEAD_KEY:-$CERTS/head.key}
+}
+
+# Writes $HEAD_CONF for $HEAD_PORT (and $STATUS_PORT when HEAD_STATUS=1).
+write_head_conf() {
+	local status=""
+	[ "$HEAD_STATUS" = 1 ] && status="status_listen = \"127.0.0.1:$STATUS_PORT\";"
+	cat >"$HEAD_CONF" <<-EOF
+	head = {
+	  listen = "127.0.0.1:$HEAD_PORT";
+	  control_socket = "$SOCK";
+	  state_file = "$T/plan.state";
+	  $status
+	  $HEAD_EXTRA
+	};
+	tls = {
+	  ca_file = "$HEAD_CA";
+	  cert_file = "$HEAD_CERT";
+	  key_file = "$HEAD_KEY";
+	};
+	cluster = {
+	  name = "integ";
+	  expected_nodes = $EXPECTED_NODES;
+	  heartbeat_interval = "500ms";
+	  node_timeout = "5s";
+	  settle_time = "500ms";
+	  master_port = 29500;
+	  $CLUSTER_EXTRA
+	};
+	model = {
+	  $HEAD_MODEL
+	};
+	plan = {
+	  $HEAD_PLAN
+	};
+	EOF
+}
+
+head_listening() {
+	[ -S "$SOCK" ] && "$CTL" status -s "$SOCK" --format json >/dev/null 2>&1
+}
+
+# Starts the head on a free loopback port (another on a collision) and
+# waits until its control socket answers.
+head_start() {
+	local try end
+	for try in 1 2 3 4 5; do
+		if [ -z "$HEAD_PORT" ] || [ "$try" -gt 1 ]; then
+			HEAD_PORT=$(free_port) || fail "no free port"
+		fi
+		if [ "$HEAD_STATUS" = 1 ] && { [ -z "$STATUS_PORT" ] || [ "$try" -gt 1 ]; }; then
+			STATUS_PORT=$(free_port) || fail "no free port"
+		fi
+		write_head_conf
+		rm -f "$SOCK"
+		log "starting head on 127.0.0.1:$HEAD_PORT"
+		"$HEAD" -d -f "$HEAD_CONF" >>"$HEAD_LOG" 2>&1 &
+		HEAD_PID=$!
+		PIDS+=("$HEAD_PID")
+		end=$(($(date +%s) + 15))
+		while [ "$(date +%s)" -lt "$end" ]; do
+			head_listening && return 0
+			kill -0 "$HEAD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$HEAD_PID" 2>/dev/null; then
+			fail "head did not answer on $SOCK within 15s"
+		fi
+		grep -qi 'in use' "$HEAD_LOG" || fail "head exited at startup"
+	done
+	fail "head could not bind a port in five tries"
+}
+
+head_stop() {
+	[ -n "$HEAD_PID" ] || return 0
+	kill -TERM "$HEAD_PID" 2>/dev/null
+	wait "$HEAD_PID" 2>/dev/null
+	HEAD_PID=""
+}
+
+# agent_conf NAME ADDRESS GPU_COUNT GPU_MEMORY [EXTRA_AGENT_LINES]:
+# writes $T/NAME/agent.conf for node NAME with certificate
+# $CERTS/NAME.pem (AGENT_CERT/AGENT_KEY/AGENT_CA override the files and
+# AGENT_NODE_ID the node id) and a hook that appends a line per run to
+# $T/NAME/hook.count.
+agent_conf() {
+	local name=$1 addr=$2 count=$3 mem=$4 extra=${5:-}
+	local d="$T/$name"
+	local node_id=${AGENT_NODE_ID:-$name}
+	mkdir -p "$d"
+	cat >"$d/hook.sh" <<-'EOF'
+	#!/bin/sh
+	echo "$1 $PPCOORD_STATE $PPCOORD_GENERATION $PPCOORD_NODE_RANK" >>"$2"
+	EOF
+	chmod 755 "$d/hook.sh"
+	cat >"$d/agent.conf" <<-EOF
+	agent = {
+	  head = "127.0.0.1:$HEAD_PORT";
+	  node_id = "$node_id";
+	  advertise_address = "$addr";
+	  env_file = "$d/stage.env";
+	  on_assign = [ "$d/hook.sh", "assign", "$d/hook.count" ];
+	  on_revoke = [ "$d/hook.sh", "revoke", "$d/hook.count" ];
+	  $extra
+	};
+	tls = {
+	  ca_file = "${AGENT_CA:-$CERTS/ca.pem}";
+	  cert_file = "${AGENT_CERT:-$CERTS/$name.pem}";
+	  key_file = "${AGENT_KEY:-$CERTS/$name.key}";
+	};
+	gpus = {
+	  source = "static";
+	  count = $count;
+	  memory = "$mem";
+	};
+	EOF
+}
+
+# agent_start NAME: starts the agent configured in $T/NAME; its PID goes
+# to AGENT_PID_NAME (dashes as underscores).
+agent_start() {
+	local name=$1 pid
+	"$AGENT" -d -f "$T/$name/agent.conf" >>"$T/$name/agent.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	printf -v "AGENT_PID_${name//-/_}" '%s' "$pid"
+	log "started agent $name (pid $pid)"
+}
+
+agent_pid() {
+	local v="AGENT_PID_${1//-/_}"
+	echo "${!v}"
+}
+
+# env_get FILE KEY: prints KEY's value in an environment file.
+env_get() {
+	sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1
+}
+
+# state_is NAME STATE: the agent's environment file says PPCOORD_STATE=STATE.
+state_is() {
+	[ "$(env_get "$T/$1/stage.env" PPCOORD_STATE)" = "$2" ]
+}
+
+# all_assigned NAME...: every named agent's file says assigned.
+all_assigned() {
+	local n
+	for n in "$@"; do
+		state_is "$n" assigned || return 1
+	done
+}
+
+# hook_runs NAME: how many times NAME's on_assign hook ran.
+hook_runs() {
+	local f="$T/$1/hook.count"
+	if [ -f "$f" ]; then
+		grep -c '^assign ' "$f"
+	else
+		echo 0
+	fi
+}
+
+# status_json: the head's status JSON over the control socket.
+status_json() {
+	"$CTL" status -s "$SOCK" --format json
+}
+
+# acked NAME...: the head's status shows every named node assigned with
+# acked_generation equal to the plan generation.
+acked() {
+	local js gen n
+	js=$(status_json) || return 1
+	gen=$(jq -r '.generation' <<<"$js")
+	for n in "$@"; do
+		jq -e --arg n "$n" --argjson g "$gen" \
+			'.nodes[] | select(.id == $n) | select(.state == "assigned" and .acked_generation == $g)' \
+			<<<"$js" >/dev/null || return 1
+	done
+}
+
+# env_plan_part FILE: the file without its generation line, sorted, for
+# comparison with `ppcoordctl plan --format env`.
+env_plan_part() {
+	grep -v '^PPCOORD_GENERATION=' "$1" | grep -v '^#' | grep -v '^$' | sort
+}
+
+need_jq() {
+	command -v jq >/dev/null || fail "jq is missing: run make deps"
+}
+
+need_bins() {
+	local b
+	for b in "$HEAD" "$AGENT" "$CTL"; do
+		[ -x "$b" ] || fail "$b is missing: run make first"
+	done
+}
