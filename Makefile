@@ -33,7 +33,7 @@ endif
 PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson
 DEB_PACKAGES := build-essential pkg-config libevent-dev libssl-dev \
 	libprotobuf-c-dev protobuf-c-compiler libconfig-dev libcmocka-dev \
-	libjansson-dev openssl iproute2 procps
+	libjansson-dev openssl iproute2 procps jq curl
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -72,7 +72,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
 FUZZ_TIME ?= 60
 REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRC))
 
-.PHONY: all check unit integ demo deps clean install bench fuzz fuzz-build fuzz-replay
+.PHONY: all check unit integ demo deps clean install bench fuzz verify-units fuzz-build fuzz-replay
 
 all: $(PROGRAMS)
 
@@ -143,6 +143,38 @@ check: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@BIN=$(CURDIR)/$(BUILD) sh tests/demo.sh
+
+MAN8 := man/ppcoord-head.8 man/ppcoord-agent.8 man/ppcoordctl.8
+MAN5 := man/ppcoord.conf.5
+UNITS := systemd/ppcoord-head.service systemd/ppcoord-agent.service
+EXAMPLES := conf/head.conf conf/agent.conf conf/inventory.json \
+	conf/vllm-stage.service conf/vllm-stage.sh
+
+# The units name /usr/sbin; installed elsewhere they name $(SBINDIR).
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(BUILD)/ppcoord-head $(BUILD)/ppcoord-agent $(DESTDIR)$(SBINDIR)
+	install -m 755 $(BUILD)/ppcoordctl $(DESTDIR)$(BINDIR)
+	for u in $(UNITS); do \
+		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+	install -m 644 $(EXAMPLES) $(DESTDIR)$(SHAREDIR)
+	chmod 755 $(DESTDIR)$(SHAREDIR)/vllm-stage.sh
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+
+# systemd-analyze checks that ExecStart= names an executable, so the units
+# are verified with their paths pointing into the build directory.
+verify-units: $(PROGRAMS)
+	@rm -rf $(BUILD)/units && mkdir -p $(BUILD)/units
+	@for u in $(UNITS); do \
+		sed 's|/usr/sbin/|$(CURDIR)/$(BUILD)/|g' $$u > $(BUILD)/units/$$(basename $$u) || exit 1; \
+	done
+	sed 's|/usr/local/bin/ppcoord-vllm-stage|$(CURDIR)/conf/vllm-stage.sh|' \
+		conf/vllm-stage.service > $(BUILD)/units/vllm-stage.service
+	systemd-analyze verify --man=no $(BUILD)/units/*.service
 
 clean:
 	rm -rf build
