@@ -327,7 +327,7 @@ tls_cert_dns_san(X509 *cert, char *id, size_t idlen, char *err,
 	return rc;
 }
 
-/* Reads the subject's commonName (the last one, as browsers do). */
+/* Reads the subject's commonName (the last one when there are several). */
 static int
 tls_cert_cn(X509 *cert, char *id, size_t idlen, char *err, size_t errlen)
 {
@@ -348,8 +348,8 @@ tls_cert_cn(X509 *cert, char *id, size_t idlen, char *err, size_t errlen)
 	    id, idlen, err, errlen);
 }
 
-/* The identity of a certificate: first DNS SAN, else CN, checked as a
- * node id. */
+/* Extracts the identity of a certificate: the first DNS SAN, else the CN,
+ * checked as a node id. */
 static int
 tls_cert_identity(X509 *cert, char *id, size_t idlen, char *err,
     size_t errlen)
