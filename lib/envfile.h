@@ -41,8 +41,22 @@ struct stage_env {
 
 const char	*envfile_state_name(enum stage_state s);
 
-/* Formats the file text into a malloc'd string; NULL on no memory. */
+/*
+ * Checks every value before it is written: node id and master address
+ * syntax, counts, the node's stages within num_stages, and first_layer and
+ * end_layer matching layer_partition. A value that passes cannot break a
+ * line of the file. Returns 0, or -1 with a message naming the value.
+ */
+int	 envfile_check(const struct stage_env *env, char *err, size_t errlen);
+
+/* Formats the file text into a malloc'd string; NULL on no memory or when
+ * envfile_check rejects the environment. */
 char	*envfile_format(const struct stage_env *env);
+
+/* Formats a layer split as "27,27,26" into buf. Returns 0, or -1 when it
+ * does not fit in len bytes. */
+int	 envfile_format_partition(const uint32_t *parts, size_t n, char *buf,
+	    size_t len);
 
 /* Writes the file atomically with mode 0644. Returns 0 or -1 with err. */
 int	 envfile_write(const char *path, const struct stage_env *env,

@@ -212,7 +212,7 @@ inv_node_check_fields(const struct inv_node *node, char *err, size_t errlen)
 	uint32_t	i, j;
 
 	if (util_check_address(node->address, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "invalid address: %s", msg);
+		inv_err(err, errlen, "%s", msg);
 		return -1;
 	}
 	if (node->ngpus == 0 || node->ngpus > INV_GPUS_MAX) {
@@ -248,7 +248,7 @@ inv_node_check(const struct inv_node *node, char *err, size_t errlen)
 	char msg[PPC_ERRLEN];
 
 	if (util_check_node_id(node->id, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "invalid node id: %s", msg);
+		inv_err(err, errlen, "%s", msg);
 		return -1;
 	}
 	if (inv_node_check_fields(node, msg, sizeof(msg)) == -1) {
@@ -549,8 +549,7 @@ inv_check_parsed_node(const struct inv_node *node, size_t i,
 	char msg[PPC_ERRLEN];
 
 	if (util_check_node_id(node->id, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "%s: nodes[%zu]: invalid id: %s", name, i,
-		    msg);
+		inv_err(err, errlen, "%s: nodes[%zu]: %s", name, i, msg);
 		return -1;
 	}
 	if (inv_node_check_fields(node, msg, sizeof(msg)) == -1) {
