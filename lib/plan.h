@@ -190,6 +190,9 @@ int	 plan_from_jansson(struct plan *p, const void *json, char *err,
 char	*plan_to_table(const struct plan *p, const struct inv *inv);
 /* The environment file text of plan node `node` (an index into nodes). */
 char	*plan_node_env(const struct plan *p, size_t node);
+/* The standby environment file text of spare `spare` (an index into
+ * spares), as the agent writes it on a Standby. */
+char	*plan_spare_env(const struct plan *p, size_t spare);
 char	*plan_explain(const struct plan *p, const struct plan_config *cfg,
 	    const struct inv *inv);
 

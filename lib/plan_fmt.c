@@ -17,8 +17,8 @@
 
 /*
  * Sets an integer member. jansson integers are signed 64-bit, so an
- * unsigned value above INT64_MAX cannot be written; every byte count of a
- * valid plan is far below that (GPU memory is at most INV_MEMORY_MAX).
+ * unsigned value above INT64_MAX fails. Byte counts of a valid plan are far
+ * below that, because GPU memory is at most INV_MEMORY_MAX.
  */
 static int
 set_uint(json_t *obj, const char *key, uint64_t v)
@@ -543,7 +543,7 @@ plan_stage_memory_from_jansson(struct plan_stage *s, const json_t *o,
 	return 0;
 }
 
-/* Reads "stages": each on the node that holds it, over its layer range. */
+/* Reads "stages" and checks each stage's node and layer range. */
 static int
 plan_stages_from_jansson(struct plan *p, const json_t *o, char *err,
     size_t errlen)
@@ -696,4 +696,473 @@ plan_from_jansson(struct plan *p, const void *json, char *err, size_t errlen)
 fail:
 	plan_free(&tmp);
 	return -1;
+}
+
+/*
+ * Text tables: rows of cells, printed left-aligned with every column as
+ * wide as its widest cell.
+ */
+
+#define TABLE_COLS	12
+#define TABLE_CELL	96
+
+struct table {
+	size_t	 ncols;
+	size_t	 nrows;
+	char	(*cells)[TABLE_COLS][TABLE_CELL];
+};
+
+/* Appends a row: `fmt` formats the cells, separated by '\t'. */
+static int
+table_row(struct table *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+table_row(struct table *t, const char *fmt, ...)
+{
+	char		 line[TABLE_COLS * TABLE_CELL], *cell, *next;
+	void		*grown;
+	va_list		 ap;
+	size_t		 col, len;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+
+	grown = realloc(t->cells, (t->nrows + 1) * sizeof(*t->cells));
+	if (grown == NULL)
+		return -1;
+	t->cells = grown;
+	memset(t->cells[t->nrows], 0, sizeof(*t->cells));
+	for (col = 0, cell = line; cell != NULL && col < TABLE_COLS; col++) {
+		if ((next = strchr(cell, '\t')) != NULL)
+			*next++ = '\0';
+		len = strlen(cell);
+		if (len >= TABLE_CELL)
+			len = TABLE_CELL - 1;
+		memcpy(t->cells[t->nrows][col], cell, len);
+		cell = next;
+	}
+	if (col > t->ncols)
+		t->ncols = col;
+	t->nrows++;
+	return 0;
+}
+
+/* Prints the table to f, each line after `indent`, and frees it. */
+static void
+table_print(struct table *t, FILE *f, const char *indent)
+{
+	size_t	 width[TABLE_COLS] = { 0 }, r, c, len;
+
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols; c++)
+			if ((len = strlen(t->cells[r][c])) > width[c])
+				width[c] = len;
+	for (r = 0; r < t->nrows; r++) {
+		fputs(indent, f);
+		for (c = 0; c < t->ncols; c++) {
+			if (c + 1 == t->ncols)
+				fprintf(f, "%s", t->cells[r][c]);
+			else
+				fprintf(f, "%-*s  ", (int)width[c],
+				    t->cells[r][c]);
+		}
+		fputc('\n', f);
+	}
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->ncols = 0;
+}
+
+/* Formats a signed byte count such as a budget that may be negative. */
+static const char *
+format_signed_size(int64_t bytes, char *buf, size_t len)
+{
+	if (bytes >= 0 || len < 2)
+		return util_format_size((uint64_t)bytes, buf, len);
+	buf[0] = '-';
+	util_format_size(-(uint64_t)bytes, buf + 1, len - 1);
+	return buf;
+}
+
+/* Returns the inventory node with `id`, or NULL. */
+static const struct inv_node *
+inv_find(const struct inv *inv, const char *id)
+{
+	size_t	 i;
+
+	if (inv == NULL)
+		return NULL;
+	for (i = 0; i < inv->nnodes; i++)
+		if (strcmp(inv->nodes[i].id, id) == 0)
+			return &inv->nodes[i];
+	return NULL;
+}
+
+static void
+table_header_line(const struct plan *p, FILE *f)
+{
+	fprintf(f, "generation %" PRIu64 ", %" PRIu32 " stages, tp %" PRIu32
+	    ", %" PRIu32 " layers, order %s, partition %s", p->generation,
+	    p->num_stages, p->tp_size, p->layers, plan_order_name(p->order),
+	    plan_partition_name(p->partition));
+	if (p->have_memory)
+		fprintf(f, ", kv_tokens %" PRId64, p->kv_tokens);
+	fprintf(f, "\nmaster %s:%u\n", p->master_addr, p->master_port);
+}
+
+/* Prints "spares: none" or one line per spare with its address. */
+static void
+table_spares(const struct plan *p, const struct inv *inv, FILE *f)
+{
+	const struct inv_node	*n;
+	size_t			 i;
+
+	if (p->nspares == 0) {
+		fprintf(f, "spares: none\n");
+		return;
+	}
+	fprintf(f, "spares:\n");
+	for (i = 0; i < p->nspares; i++) {
+		n = inv_find(inv, p->spares[i].id);
+		fprintf(f, "  %s%s%s%s%s\n", p->spares[i].id,
+		    n != NULL ? " " : "", n != NULL ? n->address : "",
+		    p->spares[i].reason[0] != '\0' ? ": " : "",
+		    p->spares[i].reason);
+	}
+}
+
+/*
+ * The operator's view: a header line, one row per stage (layer ranges
+ * with exclusive ends, as vLLM's get_pp_indices gives them; byte figures
+ * per GPU), then the spares.
+ */
+char *
+plan_to_table(const struct plan *p, const struct inv *inv)
+{
+	struct table		 t = { 0 };
+	const struct plan_stage	*s;
+	const struct plan_node	*n;
+	char			*buf = NULL, b[32], w[32];
+	size_t			 len = 0, i;
+	FILE			*f;
+	int			 rc = 0;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	table_header_line(p, f);
+	rc |= table_row(&t, "STAGE\tNODE\tADDRESS\tRANK\tLAYERS\tCOUNT%s",
+	    p->have_memory ? "\tBUDGET/GPU\tWEIGHTS/GPU\tKV_TOKENS" : "");
+	for (i = 0; i < p->num_stages; i++) {
+		s = &p->stages[i];
+		n = &p->nodes[s->node];
+		if (!p->have_memory) {
+			rc |= table_row(&t, "%" PRIu32 "\t%s\t%s\t%" PRIu32
+			    "\t%" PRIu32 "-%" PRIu32 "\t%" PRIu32, s->stage,
+			    n->id, n->address, n->node_rank, s->first_layer,
+			    s->end_layer, s->end_layer - s->first_layer);
+			continue;
+		}
+		rc |= table_row(&t, "%" PRIu32 "\t%s\t%s\t%" PRIu32 "\t%"
+		    PRIu32 "-%" PRIu32 "\t%" PRIu32 "\t%s\t%s\t%" PRId64,
+		    s->stage, n->id, n->address, n->node_rank, s->first_layer,
+		    s->end_layer, s->end_layer - s->first_layer,
+		    format_signed_size(s->budget_bytes, b, sizeof(b)),
+		    util_format_size(s->weight_bytes, w, sizeof(w)),
+		    s->kv_tokens);
+	}
+	table_print(&t, f, "");
+	table_spares(p, inv, f);
+	if (fclose(f) != 0 || rc != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+char *
+plan_node_env(const struct plan *p, size_t node)
+{
+	struct stage_env	 env;
+
+	if (node >= p->nnodes)
+		return NULL;
+	plan_node_stage_env(p, node, &env);
+	return envfile_format(&env);
+}
+
+char *
+plan_spare_env(const struct plan *p, size_t spare)
+{
+	struct stage_env	 env;
+
+	if (spare >= p->nspares)
+		return NULL;
+	memset(&env, 0, sizeof(env));
+	env.state = STAGE_STANDBY;
+	env.generation = p->generation;
+	snprintf(env.node_id, sizeof(env.node_id), "%s", p->spares[spare].id);
+	return envfile_format(&env);
+}
+
+/*
+ * --explain: why each node has its place, each stage's memory next to
+ * what vLLM's even split in the same node order would give, and why the
+ * spares are spares.
+ */
+
+static void
+explain_nodes(const struct plan *p, FILE *f, int *rc)
+{
+	struct table		 t = { 0 };
+	const struct plan_node	*n;
+	size_t			 i;
+
+	fprintf(f, "Node order (order %s):\n", plan_order_name(p->order));
+	*rc |= table_row(&t, "RANK\tNODE\tADDRESS\tWORKERS\tSTAGES\tWHY");
+	for (i = 0; i < p->nnodes; i++) {
+		n = &p->nodes[i];
+		*rc |= table_row(&t, "%" PRIu32 "\t%s\t%s\t%" PRIu32 "\t%"
+		    PRIu32 "-%" PRIu32 "\t%s%s", n->node_rank, n->id,
+		    n->address, n->workers, n->first_stage,
+		    n->first_stage + n->stage_count - 1,
+		    n->pinned ? "(pinned) " : n->hinted ? "(kept) " : "",
+		    n->reason);
+	}
+	table_print(&t, f, "  ");
+}
+
+/* Formats "8 x 80.0 GiB" for the node's GPUs, or "?" when not known. */
+static const char *
+format_gpus(const struct inv *inv, const char *id, char *buf, size_t len)
+{
+	const struct inv_node	*n = inv_find(inv, id);
+	char			 mem[32];
+
+	if (n == NULL) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	snprintf(buf, len, "%" PRIu32 " x %s", n->ngpus,
+	    util_format_size(inv_node_min_memory(n), mem, sizeof(mem)));
+	return buf;
+}
+
+/*
+ * Computes the memory figures of vLLM's even split in the plan's node
+ * order into even[num_stages]. Returns its kv_tokens through *kv, or -1
+ * with a reason in why (a node missing from the inventory).
+ */
+static int
+explain_even_split(const struct plan *p, const struct plan_config *cfg,
+    const struct inv *inv, struct plan_stage *even, int64_t *kv, char *why,
+    size_t whylen)
+{
+	struct plan		 copy;
+	const struct inv_node	*n;
+	uint32_t		*partition, layer = 0;
+	size_t			 i;
+	int			 rc = -1;
+
+	plan_init(&copy);
+	if ((partition = calloc(p->num_stages, sizeof(*partition))) == NULL ||
+	    plan_copy(&copy, p) != 0) {
+		snprintf(why, whylen, "out of memory");
+		goto out;
+	}
+	/* A plan read back from JSON has no inventory index. */
+	for (i = 0; i < copy.nnodes; i++) {
+		if ((n = inv_find(inv, copy.nodes[i].id)) == NULL) {
+			snprintf(why, whylen, "node %s is not in the inventory",
+			    copy.nodes[i].id);
+			goto out;
+		}
+		copy.nodes[i].inv_index = (size_t)(n - inv->nodes);
+	}
+	plan_even_partition(p->layers, p->num_stages, partition);
+	for (i = 0; i < p->num_stages; i++) {
+		even[i] = p->stages[i];
+		even[i].first_layer = layer;
+		layer += partition[i];
+		even[i].end_layer = layer;
+	}
+	*kv = plan_fill_memory(cfg, inv, &copy, partition, even);
+	rc = 0;
+out:
+	plan_free(&copy);
+	free(partition);
+	return rc;
+}
+
+/* The NOTE column: why a stage of the even split would not start. */
+static const char *
+explain_even_note(const struct plan_config *cfg, const struct plan_stage *s)
+{
+	if (s->budget_bytes < 0 || (uint64_t)s->budget_bytes < s->weight_bytes)
+		return "OOM under the even split";
+	if (s->kv_tokens < 0 || (uint64_t)s->kv_tokens < cfg->min_kv_tokens)
+		return "KV cache below min_kv_tokens under the even split";
+	return "";
+}
+
+/* One row per stage; with `even`, the even split's figures beside it. */
+static void
+explain_stage_rows(const struct plan *p, const struct plan_config *cfg,
+    const struct inv *inv, const struct plan_stage *even, struct table *t,
+    int *rc)
+{
+	const struct plan_stage	*s, *e;
+	char			 g[48], b[32], w[32], ew[32];
+	size_t			 i;
+
+	*rc |= table_row(t, "STAGE\tNODE\tGPUS\tLAYERS\tBUDGET/GPU\t"
+	    "WEIGHTS/GPU\tKV_TOKENS%s", even != NULL ?
+	    "\tEVEN_LAYERS\tEVEN_WEIGHTS/GPU\tEVEN_KV_TOKENS\tNOTE" : "");
+	for (i = 0; i < p->num_stages; i++) {
+		s = &p->stages[i];
+		format_gpus(inv, p->nodes[s->node].id, g, sizeof(g));
+		format_signed_size(s->budget_bytes, b, sizeof(b));
+		util_format_size(s->weight_bytes, w, sizeof(w));
+		if (even == NULL) {
+			*rc |= table_row(t, "%" PRIu32 "\t%s\t%s\t%" PRIu32
+			    "-%" PRIu32 "\t%s\t%s\t%" PRId64, s->stage,
+			    p->nodes[s->node].id, g, s->first_layer,
+			    s->end_layer, b, w, s->kv_tokens);
+			continue;
+		}
+		e = &even[i];
+		util_format_size(e->weight_bytes, ew, sizeof(ew));
+		*rc |= table_row(t, "%" PRIu32 "\t%s\t%s\t%" PRIu32 "-%" PRIu32
+		    "\t%s\t%s\t%" PRId64 "\t%" PRIu32 "-%" PRIu32 "\t%s\t%"
+		    PRId64 "\t%s", s->stage, p->nodes[s->node].id, g,
+		    s->first_layer, s->end_layer, b, w, s->kv_tokens,
+		    e->first_layer, e->end_layer, ew, e->kv_tokens,
+		    explain_even_note(cfg, e));
+	}
+}
+
+/* Counts the stages of the even split that would not start. */
+static size_t
+explain_even_failures(const struct plan *p, const struct plan_config *cfg,
+    const struct plan_stage *even)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < p->num_stages; i++)
+		if (explain_even_note(cfg, &even[i])[0] != '\0')
+			n++;
+	return n;
+}
+
+static void
+explain_stages_plain(const struct plan *p, const struct inv *inv, FILE *f,
+    int *rc)
+{
+	struct table		 t = { 0 };
+	const struct plan_stage	*s;
+	char			 g[48];
+	size_t			 i;
+
+	*rc |= table_row(&t, "STAGE\tNODE\tGPUS\tLAYERS\tCOUNT");
+	for (i = 0; i < p->num_stages; i++) {
+		s = &p->stages[i];
+		*rc |= table_row(&t, "%" PRIu32 "\t%s\t%s\t%" PRIu32 "-%"
+		    PRIu32 "\t%" PRIu32, s->stage, p->nodes[s->node].id,
+		    format_gpus(inv, p->nodes[s->node].id, g, sizeof(g)),
+		    s->first_layer, s->end_layer,
+		    s->end_layer - s->first_layer);
+	}
+	table_print(&t, f, "  ");
+	fprintf(f, "  No memory figures: set model.hf_config, "
+	    "model.weights_dir or the explicit sizes to see each stage's "
+	    "budget, weights and KV cache.\n");
+}
+
+static void
+explain_stages(const struct plan *p, const struct plan_config *cfg,
+    const struct inv *inv, FILE *f, int *rc)
+{
+	struct table		 t = { 0 };
+	struct plan_stage	*even = NULL;
+	int64_t			 even_kv = 0;
+	char			 why[PPC_ERRLEN] = "";
+	bool			 compare;
+
+	fprintf(f, "Stages (partition %s; byte figures per GPU):\n",
+	    plan_partition_name(p->partition));
+	if (!p->have_memory || cfg == NULL || cfg->sizes == NULL) {
+		explain_stages_plain(p, inv, f, rc);
+		return;
+	}
+
+	compare = p->partition != PLAN_PARTITION_EVEN;
+	if (compare && ((even = calloc(p->num_stages, sizeof(*even))) == NULL ||
+	    explain_even_split(p, cfg, inv, even, &even_kv, why,
+	    sizeof(why)) != 0)) {
+		free(even);
+		even = NULL;
+	}
+	explain_stage_rows(p, cfg, inv, even, &t, rc);
+	table_print(&t, f, "  ");
+
+	fprintf(f, "  kv_tokens %" PRId64 " (the smallest stage's)", p->kv_tokens);
+	if (!compare)
+		fprintf(f, ": this is vLLM's even split.\n");
+	else if (even == NULL)
+		fprintf(f, "; no comparison with vLLM's even split: %s.\n",
+		    why[0] != '\0' ? why : "out of memory");
+	else if (explain_even_failures(p, cfg, even) > 0)
+		fprintf(f, "; vLLM's even split in the same node order would "
+		    "not start: %zu stage(s) marked above.\n",
+		    explain_even_failures(p, cfg, even));
+	else
+		fprintf(f, "; vLLM's even split in the same node order would "
+		    "give %" PRId64 ".\n", even_kv);
+	free(even);
+}
+
+static void
+explain_spares(const struct plan *p, const struct inv *inv, FILE *f,
+    int *rc)
+{
+	struct table		 t = { 0 };
+	const struct inv_node	*n;
+	size_t			 i;
+
+	if (p->nspares == 0) {
+		fprintf(f, "Spares: none\n");
+		return;
+	}
+	fprintf(f, "Spares:\n");
+	*rc |= table_row(&t, "NODE\tADDRESS\tWHY");
+	for (i = 0; i < p->nspares; i++) {
+		n = inv_find(inv, p->spares[i].id);
+		*rc |= table_row(&t, "%s\t%s\t%s", p->spares[i].id,
+		    n != NULL ? n->address : "?", p->spares[i].reason);
+	}
+	table_print(&t, f, "  ");
+}
+
+char *
+plan_explain(const struct plan *p, const struct plan_config *cfg,
+    const struct inv *inv)
+{
+	char	*buf = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+	int	 rc = 0;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	explain_nodes(p, f, &rc);
+	fputc('\n', f);
+	explain_stages(p, cfg, inv, f, &rc);
+	fputc('\n', f);
+	explain_spares(p, inv, f, &rc);
+	if (fclose(f) != 0 || rc != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
