@@ -38,13 +38,13 @@ inv_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Copies an untrusted string for an error message: control and non-ASCII
- * bytes become '?', and the copy is cut at INV_QUOTE_MAX bytes. */
+ * bytes become '?', and the copy is cut to fit in len bytes. */
 static const char *
 inv_quote(const char *s, char *buf, size_t len)
 {
 	size_t i;
 
-	for (i = 0; s[i] != '\0' && i < INV_QUOTE_MAX && i + 1 < len; i++) {
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		buf[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
@@ -628,6 +628,7 @@ inv_parse_json(struct inv *inv, const char *text, size_t len,
 {
 	json_t		*root;
 	json_error_t	 jerr;
+	char		 q[JSON_ERROR_TEXT_LENGTH];
 	int		 r;
 
 	inv_init(inv);
@@ -642,7 +643,7 @@ inv_parse_json(struct inv *inv, const char *text, size_t len,
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		inv_err(err, errlen, "%s:%d:%d: invalid JSON: %s", name,
-		    jerr.line, jerr.column, jerr.text);
+		    jerr.line, jerr.column, inv_quote(jerr.text, q, sizeof(q)));
 		return -1;
 	}
 	r = inv_from_jansson(inv, root, name, err, errlen);
