@@ -322,3 +322,26 @@ need_bins() {
 		[ -x "$b" ] || fail "$b is missing: run make first"
 	done
 }
+
+# inv_node ID ADDRESS GPU_COUNT GPU_MEMORY_BYTES: one inventory node as the
+# agent's static GPU source reports it.
+inv_node() {
+	local id=$1 addr=$2 count=$3 mem=$4 i gpus=""
+	for i in $(seq 0 $((count - 1))); do
+		[ -n "$gpus" ] && gpus="$gpus,"
+		gpus="$gpus{\"index\": $i, \"memory_total\": $mem, \"memory_free\": $mem}"
+	done
+	printf '{"id": "%s", "address": "%s", "workers": %s, "gpus": [%s]}' \
+		"$id" "$addr" "$count" "$gpus"
+}
+
+# plan_env_for NODE FILE: the block of `ppcoordctl plan --format env`
+# output in FILE that belongs to NODE. Blocks start at PPCOORD_STATE=.
+plan_env_for() {
+	awk -v node="$1" '
+		/^PPCOORD_STATE=/ { if (found) exit; block = "" }
+		{ block = block $0 "\n" }
+		$0 == "PPCOORD_NODE_ID=" node { found = 1 }
+		END { if (found) printf "%s", block }
+	' "$2" | grep -v '^PPCOORD_GENERATION=' | grep -v '^#' | grep -v '^$' | sort
+}

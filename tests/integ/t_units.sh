@@ -1,0 +1,57 @@
+#!/bin/bash
+# The systemd units pass `systemd-analyze verify`, and the daemons send
+# READY=1 to $NOTIFY_SOCKET as Type=notify requires.
+. "$(dirname "$0")/lib.sh"
+need_bins
+command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+
+mkdir -p "$T/units"
+for u in ppcoord-head ppcoord-agent; do
+	sed "s|/usr/sbin/|$BIN/|g" "$SRC/systemd/$u.service" >"$T/units/$u.service"
+done
+sed "s|/usr/local/bin/ppcoord-vllm-stage|$SRC/conf/vllm-stage.sh|" \
+	"$SRC/conf/vllm-stage.service" >"$T/units/vllm-stage.service"
+systemd-analyze verify --man=no "$T"/units/*.service >"$T/verify.out" 2>&1 ||
+	{ cat "$T/verify.out"; fail "systemd-analyze verify failed"; }
+[ -s "$T/verify.out" ] && { cat "$T/verify.out"; fail "systemd-analyze verify warned"; }
+
+for u in ppcoord-head ppcoord-agent; do
+	for d in Type=notify WatchdogSec= Restart=on-failure 'ExecReload=/bin/kill -HUP $MAINPID'; do
+		grep -qF "$d" "$T/units/$u.service" || fail "$u.service lacks $d"
+	done
+done
+
+# READY=1 and WATCHDOG=1 over $NOTIFY_SOCKET need a datagram listener.
+command -v python3 >/dev/null || { log "python3 missing: notify check left out"; exit 0; }
+make_certs
+EXPECTED_NODES=1
+HEAD_PORT=$(free_port) || fail "no free port"
+write_head_conf
+cat >"$T/notify.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(1.0)
+seen = set()
+end = time.time() + float(sys.argv[2])
+with open(sys.argv[3], "a") as out:
+    while time.time() < end:
+        try:
+            msg = s.recv(4096).decode()
+        except socket.timeout:
+            continue
+        out.write(msg.replace("\n", " ") + "\n")
+        out.flush()
+PY
+python3 "$T/notify.py" "$T/notify.sock" 20 "$T/notify.log" &
+PIDS+=($!)
+wait_for 5 "notify listener" test -S "$T/notify.sock"
+
+NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=2000000 \
+	bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' \
+	"$HEAD" -d -f "$HEAD_CONF" >>"$HEAD_LOG" 2>&1 &
+HEAD_PID=$!
+PIDS+=("$HEAD_PID")
+wait_for 10 "READY=1 from the head" grep -q 'READY=1' "$T/notify.log"
+wait_for 5 "WATCHDOG=1 from the head (WatchdogSec= needs it)" grep -q 'WATCHDOG=1' "$T/notify.log"
+log "head notifications: $(sort -u "$T/notify.log" | tr '\n' '|')"
