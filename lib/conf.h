@@ -75,6 +75,12 @@ struct head_conf {
 	/* model */
 	char		*hf_config;
 	char		*weights_dir;
+	/* Explicit model.* sizes as written; valid when the key is present.
+	 * They override weights_dir and hf_config, each on its own. */
+	uint64_t	 explicit_layer_bytes;	/* every layer the same */
+	uint64_t	 explicit_embedding_bytes;
+	uint64_t	 explicit_head_bytes;
+	uint64_t	 explicit_kv_bytes_per_token;
 	bool		 have_sizes;		/* sizes below are loaded */
 	struct model_sizes sizes;
 
@@ -97,7 +103,10 @@ enum conf_scope { CONF_SCOPE_HEAD, CONF_SCOPE_PLAN };
 /*
  * Parses and validates a head config, including loading model sizes from
  * hf_config or weights_dir (their errors are reported against the key's
- * line). Returns 0, or -1 with every error in errs.
+ * line). Returns 0, or -1 with every error appended to errs; on -1, c is
+ * already freed and zeroed, so conf_head_free(c) is safe but not needed.
+ * head.advertise defaults to head.listen, and head.idle_timeout to
+ * cluster.node_timeout.
  */
 int	conf_head_load(struct head_conf *c, const char *path,
 	    enum conf_scope scope, struct conf_errors *errs);
@@ -129,6 +138,8 @@ struct agent_conf {
 	char		*nvml_library;		/* "libnvidia-ml.so.1" */
 };
 
+/* The same for the agent config. TLS files default to /etc/ppcoord/ca.pem,
+ * agent.pem and agent.key. */
 int	conf_agent_load(struct agent_conf *c, const char *path,
 	    struct conf_errors *errs);
 int	conf_agent_parse(struct agent_conf *c, const char *text,

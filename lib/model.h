@@ -37,6 +37,12 @@ int	model_sizes_copy(struct model_sizes *dst, const struct model_sizes *src);
  */
 int	model_from_hf_config(struct model_sizes *m, const char *path,
 	    unsigned kv_dtype_bytes, char *err, size_t errlen);
+/*
+ * Reads only num_hidden_layers from a config.json, for any architecture,
+ * so that model.layers can be left out. Returns 0, or -1 with a message.
+ */
+int	model_hf_config_layers(const char *path, uint32_t *layers, char *err,
+	    size_t errlen);
 int	model_from_hf_config_text(struct model_sizes *m, const char *text,
 	    size_t len, const char *name, unsigned kv_dtype_bytes, char *err,
 	    size_t errlen);
