@@ -114,7 +114,7 @@ $(FAKE_NVML): tests/fake_nvml.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(FAKE_NVML)
 	@fail=0; for t in $(UNIT_BIN); do \
 		echo "== $$t"; $$t || fail=1; \
 	done; exit $$fail
