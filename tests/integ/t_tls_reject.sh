@@ -24,7 +24,7 @@ head_log_since() {
 	tail -n +"$(($1 + 1))" "$HEAD_LOG"
 }
 
-# expect_head_log SINCE PATTERN: the head logged PATTERN after line SINCE.
+# logged_since LINE PATTERN: the head logged PATTERN after its first LINE lines.
 logged_since() {
 	head_log_since "$1" | grep -Eq "$2"
 }

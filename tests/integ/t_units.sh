@@ -43,15 +43,25 @@ with open(sys.argv[3], "a") as out:
         out.write(msg.replace("\n", " ") + "\n")
         out.flush()
 PY
-python3 "$T/notify.py" "$T/notify.sock" 20 "$T/notify.log" &
-PIDS+=($!)
-wait_for 5 "notify listener" test -S "$T/notify.sock"
+# notify_check NAME CONFIG_PROGRAM CONFIG: runs the daemon with
+# NOTIFY_SOCKET and WATCHDOG_USEC set as systemd sets them, and waits for
+# READY=1 and then WATCHDOG=1 (WatchdogSec= kills a daemon that never
+# pings).
+notify_check() {
+	local name=$1 prog=$2 conf=$3 pid
+	python3 "$T/notify.py" "$T/$name.sock" 20 "$T/$name.notify" &
+	PIDS+=($!)
+	wait_for 5 "the notify listener for $name" test -S "$T/$name.sock"
+	NOTIFY_SOCKET="$T/$name.sock" WATCHDOG_USEC=2000000 \
+		bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' \
+		"$prog" -d -f "$conf" >>"$T/$name.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	wait_for 10 "READY=1 from $name" grep -q 'READY=1' "$T/$name.notify"
+	wait_for 5 "WATCHDOG=1 from $name" grep -q 'WATCHDOG=1' "$T/$name.notify"
+	log "$name notifications: $(sort -u "$T/$name.notify" | tr '\n' '|')"
+}
 
-NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=2000000 \
-	bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' \
-	"$HEAD" -d -f "$HEAD_CONF" >>"$HEAD_LOG" 2>&1 &
-HEAD_PID=$!
-PIDS+=("$HEAD_PID")
-wait_for 10 "READY=1 from the head" grep -q 'READY=1' "$T/notify.log"
-wait_for 5 "WATCHDOG=1 from the head (WatchdogSec= needs it)" grep -q 'WATCHDOG=1' "$T/notify.log"
-log "head notifications: $(sort -u "$T/notify.log" | tr '\n' '|')"
+notify_check head "$HEAD" "$HEAD_CONF"
+agent_conf node-a 127.0.0.2 8 "80 GiB"
+notify_check agent "$AGENT" "$T/node-a/agent.conf"
