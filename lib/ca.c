@@ -433,8 +433,7 @@ done:
 	return rc;
 }
 
-/* Loads DIR/ca.pem and DIR/ca.key and checks that they belong together. */
-static int
+int
 ca_load(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
     size_t errlen)
 {
@@ -517,15 +516,11 @@ ca_add_node_exts(X509 *cert, X509 *ca_cert, const char *node_id,
 	return 0;
 }
 
-int
-ca_issue(const char *dir, const char *node_id, unsigned days, char *err,
+/* Checks the arguments shared by ca_issue and ca_issue_mem. */
+static int
+ca_check_request(const char *node_id, unsigned days, char *err,
     size_t errlen)
 {
-	char		 cert_path[PATH_MAX], key_path[PATH_MAX];
-	EVP_PKEY	*ca_key = NULL, *key = NULL;
-	X509		*ca_cert = NULL, *cert = NULL;
-	int		 rc = -1;
-
 	if (util_check_node_id(node_id, err, errlen) == -1)
 		return -1;
 	if (strcmp(node_id, "ca") == 0) {
@@ -538,6 +533,56 @@ ca_issue(const char *dir, const char *node_id, unsigned days, char *err,
 		    "1 to %u", days, CA_DAYS_MAX);
 		return -1;
 	}
+	return 0;
+}
+
+int
+ca_issue_mem(X509 *ca_cert, EVP_PKEY *ca_key, const char *node_id,
+    unsigned days, X509 **cert_out, EVP_PKEY **key_out, char *err,
+    size_t errlen)
+{
+	EVP_PKEY	*key = NULL;
+	X509		*cert = NULL;
+
+	*cert_out = NULL;
+	*key_out = NULL;
+	if (ca_check_request(node_id, days, err, errlen) == -1)
+		return -1;
+
+	if ((key = ca_new_key(err, errlen)) == NULL)
+		return -1;
+	if ((cert = ca_new_cert(node_id, key, days, err, errlen)) == NULL)
+		goto fail;
+	if (X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) != 1) {
+		ca_fail(err, errlen, "failed to set the issuer of %s",
+		    node_id);
+		goto fail;
+	}
+	if (ca_add_node_exts(cert, ca_cert, node_id, err, errlen) == -1 ||
+	    ca_sign(cert, ca_key, err, errlen) == -1)
+		goto fail;
+
+	*cert_out = cert;
+	*key_out = key;
+	return 0;
+
+fail:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return -1;
+}
+
+int
+ca_issue(const char *dir, const char *node_id, unsigned days, char *err,
+    size_t errlen)
+{
+	char		 cert_path[PATH_MAX], key_path[PATH_MAX];
+	EVP_PKEY	*ca_key = NULL, *key = NULL;
+	X509		*ca_cert = NULL, *cert = NULL;
+	int		 rc = -1;
+
+	if (ca_check_request(node_id, days, err, errlen) == -1)
+		return -1;
 	if (ca_path(cert_path, sizeof(cert_path), dir, node_id, ".pem", err,
 	    errlen) == -1 ||
 	    ca_path(key_path, sizeof(key_path), dir, node_id, ".key", err,
@@ -549,19 +594,9 @@ ca_issue(const char *dir, const char *node_id, unsigned days, char *err,
 
 	if (ca_load(dir, &ca_cert, &ca_key, err, errlen) == -1)
 		return -1;
-	if ((key = ca_new_key(err, errlen)) == NULL)
+	if (ca_issue_mem(ca_cert, ca_key, node_id, days, &cert, &key, err,
+	    errlen) == -1)
 		goto done;
-	if ((cert = ca_new_cert(node_id, key, days, err, errlen)) == NULL)
-		goto done;
-	if (X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) != 1) {
-		ca_fail(err, errlen, "failed to set the issuer of %s",
-		    node_id);
-		goto done;
-	}
-	if (ca_add_node_exts(cert, ca_cert, node_id, err, errlen) == -1 ||
-	    ca_sign(cert, ca_key, err, errlen) == -1)
-		goto done;
-
 	rc = ca_write_pair(key_path, key, cert_path, cert, err, errlen);
 done:
 	X509_free(cert);

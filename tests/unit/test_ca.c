@@ -383,6 +383,35 @@ test_issue_rejects_mismatched_ca_key(void **state)
 	assert_non_null(strstr(err, "does not match"));
 }
 
+static void
+test_issue_mem_signed_by_ca(void **state)
+{
+	struct fixture	*f = *state;
+	char		 err[PPC_ERRLEN] = "";
+	X509		*ca_cert, *cert;
+	EVP_PKEY	*ca_key, *key;
+
+	init_ca(f);
+	if (ca_load(f->dir, &ca_cert, &ca_key, err, sizeof(err)) != 0)
+		fail_msg("ca_load: %s", err);
+	if (ca_issue_mem(ca_cert, ca_key, "node-00001", 2, &cert, &key, err,
+	    sizeof(err)) != 0)
+		fail_msg("ca_issue_mem: %s", err);
+
+	assert_int_equal(X509_check_private_key(cert, key), 1);
+	assert_int_equal(X509_check_host(cert, "node-00001", 0, 0, NULL), 1);
+	assert_int_equal(verify_cert(f, cert, X509_PURPOSE_SSL_CLIENT), 1);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+
+	assert_int_equal(ca_issue_mem(ca_cert, ca_key, "bad id", 2, &cert,
+	    &key, err, sizeof(err)), -1);
+	assert_null(cert);
+	assert_null(key);
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+}
+
 int
 main(void)
 {
@@ -407,6 +436,8 @@ main(void)
 		    test_issue_without_ca_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_issue_rejects_mismatched_ca_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_issue_mem_signed_by_ca, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
