@@ -1,7 +1,7 @@
 /*
  * The stage environment file: formatting with every value checked first,
  * atomic replacement, and a reader that tolerates comments and blank lines
- * but checks every value it knows.
+ * but checks the value of every known key.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +17,8 @@
 /* Room for every fixed variable plus two copies of the partition. */
 #define ENVFILE_TEXT_MAX	(2 * ENVFILE_PARTITION_MAX + 1024)
 
-/* Keys in file order; the assigned state writes all, the others three. */
+/* Keys in file order. The assigned state writes all of them, the standby
+ * and revoked states the first three. */
 enum envfile_key {
 	KEY_STATE,
 	KEY_GENERATION,

@@ -21,8 +21,8 @@
 #define PPCOORD_VERSION	"unknown"
 #endif
 
-/* Largest stage count an Assignment may carry: every GPU of INV_NODES_MAX
- * nodes as its own stage would exceed the frame limit long before this. */
+/* Maximum num_stages in an Assignment. Each StageInfo takes at least about
+ * 15 bytes, so a 1 MiB frame cannot list many more stages than this. */
 #define WIRE_STAGES_MAX	65536
 
 static void	wire_err(char *err, size_t errlen, const char *fmt, ...)

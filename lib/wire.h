@@ -29,13 +29,16 @@ enum wire_result {
 /*
  * Decodes one frame from buf. On WIRE_FRAME, *consumed is the frame's total
  * length and *env the unpacked envelope (free with wire_free). Returns
- * WIRE_ERROR with a message for a length over max_frame or a body that is
- * not a valid Envelope with one message set.
+ * WIRE_ERROR with a message for a length of 0 or over max_frame, or a body
+ * that is not a valid Envelope with one message set. A max_frame of 0 or
+ * over WIRE_FRAME_MAX means WIRE_FRAME_MAX.
  */
 enum wire_result wire_parse(const uint8_t *buf, size_t len, uint32_t max_frame,
 	    size_t *consumed, Ppcoord__Envelope **env, char *err, size_t errlen);
 
-/* The same on an evbuffer: drains the frame when one is decoded. */
+/* The same on an evbuffer: drains the frame when one is decoded. The
+ * length is checked as soon as the 4-byte header is there, before the
+ * body arrives. */
 enum wire_result wire_read(struct evbuffer *in, uint32_t max_frame,
 	    Ppcoord__Envelope **env, char *err, size_t errlen);
 
@@ -57,7 +60,8 @@ int	wire_hello_to_node(const Ppcoord__Hello *hello, struct inv_node *node,
 
 /*
  * Builds and frames messages without exposing protobuf-c's nested
- * allocation to callers. Each returns 0, or -1 on no memory.
+ * allocation to callers. Each returns 0, or -1 on no memory or when the
+ * message would be over WIRE_FRAME_MAX; nothing is appended then.
  */
 int	wire_send_hello(struct evbuffer *out, const struct inv_node *node,
 	    uint64_t held_generation, const char *held_state);
@@ -78,12 +82,14 @@ int	wire_send_reject(struct evbuffer *out, Ppcoord__Reject__Reason reason,
 int	wire_send_not_leader(struct evbuffer *out, const char *leader);
 
 /* Converts a received Assignment into an environment file's contents,
- * validating every field (ids, addresses, layer ranges). */
+ * validating every field (ids, addresses, layer ranges, and one StageInfo
+ * per stage). Generation 0 is rejected because it means no assignment. */
 int	wire_assignment_to_env(const Ppcoord__Assignment *a,
 	    struct stage_env *env, char *err, size_t errlen);
 
-/* The environment of plan node `node` (shared by ppcoordctl's env format
- * and by the agent, so both write the same file). */
+/* The environment of plan node `node`, which must be below p->nnodes
+ * (shared by ppcoordctl's env format and by the agent, so both write the
+ * same file). */
 void	plan_node_stage_env(const struct plan *p, size_t node,
 	    struct stage_env *env);
 
