@@ -109,12 +109,20 @@ static int
 tls_ctx_setup(SSL_CTX *ctx, const char *ca_file, const char *cert_file,
     const char *key_file, char *err, size_t errlen)
 {
+	if (ca_file == NULL || *ca_file == '\0' || cert_file == NULL ||
+	    *cert_file == '\0' || key_file == NULL || *key_file == '\0') {
+		snprintf(err, errlen, "missing TLS file name: set tls.ca_file, "
+		    "tls.cert_file and tls.key_file");
+		return -1;
+	}
+
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
 		tls_fail(err, errlen, "failed to restrict TLS to version 1.3");
 		return -1;
 	}
 
+	/* Only the cluster CA is trusted: the system store is never loaded. */
 	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
 		tls_fail(err, errlen, "failed to load CA certificates from %s",
 		    ca_file);

@@ -507,6 +507,34 @@ test_expired_client_rejected(void **state)
 }
 
 static void
+test_future_client_rejected(void **state)
+{
+	struct fixture		*f = *state;
+	struct handshake	 h;
+	SSL_CTX			*sctx, *cctx;
+
+	issue_custom(f->dir, "node-future", "clientAuth", 30, 60);
+	sctx = server_ctx(f, "head");
+	cctx = client_ctx(f, f->dir, "node-future");
+
+	run_handshake(sctx, cctx, "head", &h);
+	assert_int_equal(h.server_rc, -1);
+	assert_int_equal(h.server_verify, X509_V_ERR_CERT_NOT_YET_VALID);
+
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+static void
+test_missing_file_names_rejected(void **state)
+{
+	char	err[PPC_ERRLEN] = "";
+
+	assert_null(tls_server_ctx(NULL, "", "", err, sizeof(err)));
+	assert_non_null(strstr(err, "tls.ca_file"));
+}
+
+static void
 test_cert_file_identity(void **state)
 {
 	struct fixture	*f = *state;
@@ -599,6 +627,8 @@ main(void)
 		cmocka_unit_test(test_client_without_clientauth_rejected),
 		cmocka_unit_test(test_server_without_serverauth_rejected),
 		cmocka_unit_test(test_expired_client_rejected),
+		cmocka_unit_test(test_future_client_rejected),
+		cmocka_unit_test(test_missing_file_names_rejected),
 		cmocka_unit_test(test_cert_file_identity),
 		cmocka_unit_test(test_context_errors_name_file),
 		cmocka_unit_test(test_set_host_accepts_forms),
