@@ -61,6 +61,10 @@ ca_path(char *buf, size_t len, const char *dir, const char *name,
 {
 	int	n;
 
+	if (dir == NULL || *dir == '\0') {
+		snprintf(err, errlen, "missing CA folder name");
+		return -1;
+	}
 	n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
 	if (n < 0 || (size_t)n >= len) {
 		snprintf(err, errlen, "path %s/%s%s is too long", dir, name,

@@ -220,6 +220,17 @@ test_init_rejects_lone_key(void **state)
 }
 
 static void
+test_init_rejects_empty_folder(void **state)
+{
+	char	err[PPC_ERRLEN] = "";
+
+	assert_int_equal(ca_init("", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "missing CA folder"));
+	assert_int_equal(ca_issue("", "gpu-a", 825, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "missing CA folder"));
+}
+
+static void
 test_issue_node_certificate(void **state)
 {
 	struct fixture		*f = *state;
@@ -422,6 +433,7 @@ main(void)
 		    test_init_rejects_existing_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_init_rejects_lone_key, setup, teardown),
+		cmocka_unit_test(test_init_rejects_empty_folder),
 		cmocka_unit_test_setup_teardown(
 		    test_issue_node_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(
