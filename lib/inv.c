@@ -434,14 +434,14 @@ inv_node_from_json(const json_t *obj, struct inv_node *node, char *err,
 		inv_err(err, errlen, "must be an object");
 		return -1;
 	}
-	if (inv_json_check_keys(obj, inv_node_keys, 4, err, errlen) == -1)
-		return -1;
-
 	r = inv_json_string(obj, "id", node->id, sizeof(node->id), err,
 	    errlen);
 	if (r == 0)
 		inv_err(err, errlen, "id is missing");
 	if (r != 1)
+		return -1;
+
+	if (inv_json_check_keys(obj, inv_node_keys, 4, err, errlen) == -1)
 		return -1;
 
 	r = inv_json_string(obj, "address", node->address,
@@ -541,6 +541,19 @@ inv_check_duplicates(const struct inv *inv, const char *name, char *err,
 	return 0;
 }
 
+/* Writes "name: nodes[i] (id): msg", leaving out an id that is empty or
+ * invalid, because an invalid id is quoted in msg itself. */
+static void
+inv_err_node(char *err, size_t errlen, const char *name, size_t i,
+    const char *id, const char *msg)
+{
+	if (id[0] != '\0' && util_check_node_id(id, NULL, 0) == 0)
+		inv_err(err, errlen, "%s: nodes[%zu] (%s): %s", name, i, id,
+		    msg);
+	else
+		inv_err(err, errlen, "%s: nodes[%zu]: %s", name, i, msg);
+}
+
 /* Checks one parsed node and prefixes any error with its position and id. */
 static int
 inv_check_parsed_node(const struct inv_node *node, size_t i,
@@ -605,7 +618,7 @@ inv_from_jansson(struct inv *inv, const void *json, const char *name,
 		inv->nnodes = i + 1;
 		if (inv_node_from_json(json_array_get(nodes, i),
 		    &inv->nodes[i], msg, sizeof(msg)) == -1) {
-			inv_err(err, errlen, "%s: nodes[%zu]: %s", name, i,
+			inv_err_node(err, errlen, name, i, inv->nodes[i].id,
 			    msg);
 			goto fail;
 		}

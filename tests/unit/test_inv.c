@@ -236,7 +236,7 @@ static const struct bad_case bad_cases[] = {
 	{ WITH_B("7"), "nodes[1]: must be an object" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\", "
 	    "\"worker\": 1, \"gpus\": [" GPU_H100 "]}"),
-	    "nodes[1]: unknown key \"worker\"" },
+	    "nodes[1] (gpu-c): unknown key \"worker\"" },
 	{ WITH_B("{\"address\": \"10.0.0.3\", \"gpus\": [" GPU_H100 "]}"),
 	    "nodes[1]: id is missing" },
 	{ WITH_B("{\"id\": 5, \"address\": \"10.0.0.3\", \"gpus\": ["
@@ -248,15 +248,15 @@ static const struct bad_case bad_cases[] = {
 	{ WITH_B("{\"id\": \"gpu\\u0000c\", \"address\": \"10.0.0.3\", "
 	    "\"gpus\": [" GPU_H100 "]}"), "\\u0000 is not allowed" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"gpus\": [" GPU_H100 "]}"),
-	    "nodes[1]: address is missing" },
+	    "nodes[1] (gpu-c): address is missing" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3 x\", "
 	    "\"gpus\": [" GPU_H100 "]}"), "nodes[1] (gpu-c): invalid address" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\"}"),
-	    "nodes[1]: gpus is missing" },
+	    "nodes[1] (gpu-c): gpus is missing" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\", "
-	    "\"gpus\": {}}"), "nodes[1]: gpus must be an array" },
+	    "\"gpus\": {}}"), "nodes[1] (gpu-c): gpus must be an array" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\", "
-	    "\"gpus\": []}"), "nodes[1]: 0 GPUs listed: expected 1 to 1024" },
+	    "\"gpus\": []}"), "nodes[1] (gpu-c): 0 GPUs listed: expected 1 to 1024" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\", "
 	    "\"workers\": 0, \"gpus\": [" GPU_H100 "]}"),
 	    "nodes[1] (gpu-c): workers 0 is out of range" },
@@ -265,15 +265,15 @@ static const struct bad_case bad_cases[] = {
 	    "nodes[1] (gpu-c): workers 2 is out of range" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\", "
 	    "\"workers\": -1, \"gpus\": [" GPU_H100 "]}"),
-	    "nodes[1]: workers -1 is out of range" },
+	    "nodes[1] (gpu-c): workers -1 is out of range" },
 	{ WITH_B("{\"id\": \"gpu-c\", \"address\": \"10.0.0.3\", "
 	    "\"workers\": \"8\", \"gpus\": [" GPU_H100 "]}"),
-	    "nodes[1]: workers must be an integer" },
-	{ GPU_B("3"), "nodes[1]: gpus[0] must be an object" },
+	    "nodes[1] (gpu-c): workers must be an integer" },
+	{ GPU_B("3"), "nodes[1] (gpu-c): gpus[0] must be an object" },
 	{ GPU_B("{\"memory_total\": 1, \"memory\": 2}"),
-	    "nodes[1]: gpus[0]: unknown key \"memory\"" },
+	    "nodes[1] (gpu-c): gpus[0]: unknown key \"memory\"" },
 	{ GPU_B("{\"name\": \"A100\"}"),
-	    "nodes[1]: gpus[0]: memory_total is missing" },
+	    "nodes[1] (gpu-c): gpus[0]: memory_total is missing" },
 	{ GPU_B("{\"memory_total\": 0}"),
 	    "nodes[1] (gpu-c): gpus[0]: memory_total 0 is out of range" },
 	{ GPU_B("{\"memory_total\": 17592186044417}"),
