@@ -6,6 +6,7 @@
 #ifndef PPCOORD_MODEL_H
 #define PPCOORD_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,12 @@ struct model_sizes {
 	uint64_t	 head_bytes;		/* H: LM head and final norm, last stage */
 	uint64_t	 kv_bytes_per_token;	/* k: per layer, K and V, all KV heads */
 	uint64_t	 parameters;		/* total, when derived from config.json */
+	/* Safetensors bookkeeping: whether an lm_head tensor was seen, and
+	 * how many tensors were left out (layers at or past `layers`) or
+	 * matched no part (not model.layers, embed_tokens, norm, lm_head). */
+	bool		 have_lm_head;
+	uint64_t	 dropped_tensors;
+	uint64_t	 other_tensors;
 	char		 source[64];		/* "explicit", "safetensors", "hf_config" */
 };
 
@@ -32,7 +39,7 @@ int	model_sizes_copy(struct model_sizes *dst, const struct model_sizes *src);
  * Qwen2 and Qwen3 families and the MoE Mixtral, Qwen2-MoE, Qwen3-MoE and
  * DeepSeek V2/V3 families. Weights are parameters times the bytes of
  * torch_dtype; `kv_dtype_bytes` of 0 means the dtype of the weights, 1 is
- * fp8. Other architectures are an error that says to give weights_dir or
+ * fp8. Other architectures are an error that tells to set weights_dir or
  * explicit sizes. Returns 0, or -1 with a message in err.
  */
 int	model_from_hf_config(struct model_sizes *m, const char *path,
@@ -49,9 +56,13 @@ int	model_from_hf_config_text(struct model_sizes *m, const char *text,
 
 /*
  * Reads exact weight sizes from the headers of every *.safetensors file in
- * `dir` (tensor data is never read). `layers` is num_hidden_layers: tensors
- * of layers at or past it, such as multi-token-prediction layers, are left
- * out. KV bytes per token are not in the weights; the caller sets them.
+ * `dir`, in name order (tensor data is never read). `layers` is
+ * num_hidden_layers: tensors of layers at or past it, such as
+ * multi-token-prediction layers, are left out. A layer without tensors or
+ * a missing embedding is an error (a shard is missing). Without an
+ * lm_head tensor (tied embeddings) the head counts the embedding table
+ * once more, because vLLM's last pipeline stage allocates it. KV bytes
+ * per token are not in the weights; the caller sets them.
  */
 int	model_from_safetensors_dir(struct model_sizes *m, const char *dir,
 	    uint32_t layers, char *err, size_t errlen);
@@ -59,8 +70,11 @@ int	model_from_safetensors_dir(struct model_sizes *m, const char *dir,
 /*
  * Parses one safetensors header and adds each tensor's byte size to the
  * per-layer, embedding and head totals of m (m->layers must be set and
- * m->layer_bytes allocated). `file_size` is the whole file's size, used to
- * check offsets. `name` labels errors.
+ * m->layer_bytes allocated). `data_size` is the size of the data after
+ * the header (file size - 8 - json_len), used to check offsets. Each
+ * tensor's dtype, shape and data_offsets are checked against each other,
+ * and no two tensors may overlap. `name` labels errors, which also name
+ * the tensor. On error m may hold part of the file's sizes.
  */
 int	model_add_safetensors_header(struct model_sizes *m, const char *json,
 	    size_t json_len, uint64_t data_size, const char *name, char *err,
