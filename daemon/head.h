@@ -1,0 +1,219 @@
+/*
+ * ppcoord-head: the coordinator that collects every agent's GPU inventory,
+ * computes the stage placement and pushes each node its assignment.
+ *
+ * One process, one libevent loop. The files split by role:
+ *   head.c          main, signals, config load and reload, shutdown
+ *   head_listen.c   TLS listener, agent connections, frame dispatch
+ *   head_members.c  node table, joins and losses, planning, pushes
+ *   head_state.c    the state file that survives a restart
+ *   head_status.c   status JSON, shared by the control socket and HTTP
+ *   head_control.c  the operator's Unix control socket
+ *   head_http.c     GET /metrics and /status
+ *   head_notify.c   systemd readiness and watchdog notifications
+ *   head_htab.c     string-keyed hash table of nodes
+ */
+#ifndef PPCOORD_HEAD_H
+#define PPCOORD_HEAD_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "ppcoord.pb-c.h"
+
+#include "conf.h"
+#include "inv.h"
+#include "plan.h"
+#include "util.h"
+
+#define HEAD_CONF_DEFAULT	"/etc/ppcoord/head.conf"
+
+/* Extra descriptors beyond max_connections: listeners, control clients,
+ * HTTP clients, the state file and logging. */
+#define HEAD_FD_RESERVE		64
+
+/* A connection whose unsent output exceeds this has stopped reading. */
+#define HEAD_OUTPUT_MAX		(256u << 10)
+
+/* Time a connection may take to flush its last message (a Reject) before
+ * it is closed anyway. */
+#define HEAD_CLOSE_LINGER_MS	2000
+
+/* Sweep interval bounds: the sweep checks every timeout and sends due
+ * heartbeats, so its period bounds the timing error of both. */
+#define HEAD_SWEEP_MIN_MS	50
+#define HEAD_SWEEP_MAX_MS	500
+
+/* Intrusive string-keyed hash table (chained, power-of-two buckets). */
+struct head_hlink {
+	struct head_hlink	*hl_next;
+	const char		*hl_key;
+};
+
+struct head_htab {
+	struct head_hlink	**ht_buckets;
+	size_t			  ht_nbuckets;
+	size_t			  ht_count;
+};
+
+void	htab_init(struct head_htab *t);
+void	htab_free(struct head_htab *t);
+struct head_hlink *htab_find(const struct head_htab *t, const char *key);
+void	htab_insert(struct head_htab *t, struct head_hlink *l,
+	    const char *key);
+void	htab_remove(struct head_htab *t, struct head_hlink *l);
+
+enum head_conn_state {
+	CONN_HANDSHAKE,		/* TLS handshake in progress */
+	CONN_HELLO,		/* handshake done, waiting for Hello */
+	CONN_JOINED,		/* Hello accepted, node attached */
+	CONN_CLOSING,		/* flushing a last message, then closed */
+};
+
+struct head_node;
+
+/* One agent connection. Kept small: the head holds up to max_connections
+ * of these, and OpenSSL's buffers are released while idle. */
+struct head_conn {
+	TAILQ_ENTRY(head_conn)	 c_entry;
+	struct bufferevent	*c_bev;
+	struct head_node	*c_node;	/* when CONN_JOINED */
+	enum head_conn_state	 c_state;
+	uint64_t		 c_since_ms;	/* entered c_state */
+	uint64_t		 c_rx_ms;	/* last frame received */
+	uint64_t		 c_hb_ms;	/* last heartbeat sent */
+	char			 c_peer[56];	/* "[addr]:port" for logs */
+	char			 c_id[PPC_NODE_ID_MAX + 1];	/* certificate */
+};
+TAILQ_HEAD(head_conns, head_conn);
+
+/* A node the head knows: connected, or a plan member that is away. */
+struct head_node {
+	TAILQ_ENTRY(head_node)	 n_entry;
+	struct head_hlink	 n_idlink;
+	struct head_hlink	 n_addrlink;	/* while connected */
+	struct inv_node		 n_inv;		/* last reported inventory */
+	struct head_conn	*n_conn;	/* NULL while away */
+	long			 n_plan;	/* index in the plan, or -1 */
+	uint64_t		 n_spare_seq;	/* spare order: lower first */
+	uint64_t		 n_sent_gen;	/* generation last sent */
+	uint64_t		 n_acked_gen;	/* from AssignmentAck */
+	uint64_t		 n_joined_ms;
+	uint64_t		 n_lost_at_ms;	/* away plan node: lost at */
+	bool			 n_addr_indexed;
+};
+TAILQ_HEAD(head_nodes, head_node);
+
+enum head_state {
+	HEAD_WAITING,		/* fewer than expected_nodes connected */
+	HEAD_SETTLING,		/* expected reached, waiting settle_time */
+	HEAD_ACTIVE,		/* a plan is pushed */
+	HEAD_REVOKED,		/* the plan is void; waiting for nodes */
+};
+
+struct head_metrics {
+	uint64_t	 joins;
+	uint64_t	 leaves;
+	uint64_t	 rejections[PPCOORD__REJECT__REASON__REASON_SHUTTING_DOWN + 1];
+	uint64_t	 handshake_failures;
+	uint64_t	 frames_in;
+	uint64_t	 frames_out;
+	uint64_t	 connections_refused;
+	double		 plan_seconds;
+};
+
+struct head {
+	struct event_base	*h_base;
+	struct head_conf	*h_conf;
+	SSL_CTX			*h_ssl;
+	struct evconnlistener	*h_listener;
+	struct event		*h_sweep;
+	struct event		*h_settle;
+	struct event		*h_watchdog;
+	struct event		*h_sigs[4];
+
+	struct head_conns	 h_conns;
+	size_t			 h_nconns;
+	size_t			 h_nunauth;	/* before an accepted Hello */
+
+	struct head_nodes	 h_nodes;
+	struct head_htab	 h_byid;
+	struct head_htab	 h_byaddr;	/* connected nodes only */
+	size_t			 h_nconnected;	/* joined nodes */
+	uint64_t		 h_spare_seq;
+
+	enum head_state		 h_state;
+	uint64_t		 h_generation;
+	bool			 h_have_plan;	/* h_plan valid (maybe revoked) */
+	struct plan		 h_plan;
+	struct inv		 h_plan_inv;	/* the inventory of h_plan */
+	char			 h_plan_error[PPC_ERRLEN];
+
+	uint64_t		 h_start_ms;
+	bool			 h_shutting_down;
+	struct head_metrics	 h_metrics;
+};
+
+extern struct head	*hd;
+
+/* head.c */
+uint64_t head_sweep_interval_ms(void);
+
+/* head_listen.c */
+int	listen_start(char *err, size_t errlen);
+void	listen_stop(void);
+void	conn_sweep(uint64_t now);
+void	conn_close(struct head_conn *c, const char *why);
+void	conn_close_all(void);
+void	conn_reject(struct head_conn *c, Ppcoord__Reject__Reason reason,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool	conn_writable(struct head_conn *c);
+void	conn_joined(struct head_conn *c);
+void	conn_sent(struct head_conn *c);
+
+/* head_members.c */
+void	members_init(void);
+void	members_free(void);
+void	members_hello(struct head_conn *c, const Ppcoord__Hello *hello);
+void	members_frame(struct head_node *n, const Ppcoord__Envelope *env);
+void	members_disconnected(struct head_node *n, const char *reason);
+void	members_sweep(uint64_t now);
+void	members_settle_expired(void);
+void	members_reload(void);
+void	members_restore(void);
+bool	members_node_is_spare(const struct head_node *n);
+const char *members_state_name(enum head_state s);
+const char *members_node_state(const struct head_node *n);
+size_t	members_count(const char *state);
+int	members_inventory(struct inv *inv);
+
+/* head_state.c */
+int	state_save(char *err, size_t errlen);
+int	state_load(char *err, size_t errlen);
+void	state_config_digest(const struct plan_config *cfg, char *hex,
+	    size_t len);
+
+/* head_status.c */
+char	*status_json(void);
+char	*status_plan_json(void);
+char	*status_inventory_json(void);
+
+/* head_control.c */
+int	control_start(char *err, size_t errlen);
+void	control_stop(void);
+
+/* head_http.c */
+int	http_start(char *err, size_t errlen);
+void	http_stop(void);
+
+/* head_notify.c */
+void	notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	notify_watchdog_start(void);
+void	notify_reloading(void);
+
+#endif
