@@ -1,7 +1,8 @@
 /*
- * Wire protocol: framing of partial, several, maximum-size and oversize
- * frames; round trips of every message; Hello and Assignment validation;
- * and the Assignment to environment mapping against the plan's own.
+ * Wire protocol tests. Framing is checked with partial, several,
+ * maximum-size and oversize frames. Every message makes a round trip, Hello
+ * and Assignment are validated, and an Assignment must map to the same
+ * environment as the plan it came from.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -586,7 +587,7 @@ test_hello_too_many_gpus(void **state)
 /* Assignments. */
 
 /*
- * Three nodes, four stages: gpu-a holds stage 0, gpu-b stage 1 and gpu-c
+ * Three nodes, four stages: gpu-a runs stage 0, gpu-b stage 1 and gpu-c
  * stages 2 and 3 (16 GPUs, tp_size 8). 80 layers split 20,20,20,20, except
  * the example split 27,27,26 when `example` is set (three single-stage
  * nodes, as in the environment file example).
@@ -627,7 +628,12 @@ plan_fixture(struct plan_fixture *f, int example)
 		f->nodes[i].workers = 8 * f->nodes[i].stage_count;
 	}
 	for (s = 0; s < stages; s++) {
-		f->partition[s] = example ? (s == 2 ? 26 : 27) : 20;
+		if (!example)
+			f->partition[s] = 20;
+		else if (s == 2)
+			f->partition[s] = 26;
+		else
+			f->partition[s] = 27;
 		f->stages[s].stage = s;
 		f->stages[s].node = s < 3 ? s : 2;
 		f->stages[s].first_layer = layer;
@@ -678,7 +684,7 @@ test_assignment_matches_plan_env(void **state)
 		wire_free(env);
 	}
 
-	/* gpu-c holds stages 2 and 3: layers 40 to 80. */
+	/* gpu-c runs stages 2 and 3, so layers 40 to 80. */
 	plan_node_stage_env(&f.p, 2, &from_plan);
 	assert_string_equal(from_plan.node_id, "gpu-c");
 	assert_int_equal(from_plan.first_stage, 2);
