@@ -704,7 +704,7 @@ fail:
  */
 
 #define TABLE_COLS	12
-#define TABLE_CELL	96
+#define TABLE_CELL	256	/* a node's reason and a mark fit */
 
 struct table {
 	size_t	 ncols;
@@ -753,22 +753,21 @@ table_row(struct table *t, const char *fmt, ...)
 static void
 table_print(struct table *t, FILE *f, const char *indent)
 {
-	size_t	 width[TABLE_COLS] = { 0 }, r, c, len;
+	size_t	 width[TABLE_COLS] = { 0 }, r, c, len, last;
 
 	for (r = 0; r < t->nrows; r++)
 		for (c = 0; c < t->ncols; c++)
 			if ((len = strlen(t->cells[r][c])) > width[c])
 				width[c] = len;
 	for (r = 0; r < t->nrows; r++) {
+		/* Empty cells at the end of a row print nothing. */
+		for (last = t->ncols; last > 1; last--)
+			if (t->cells[r][last - 1][0] != '\0')
+				break;
 		fputs(indent, f);
-		for (c = 0; c < t->ncols; c++) {
-			if (c + 1 == t->ncols)
-				fprintf(f, "%s", t->cells[r][c]);
-			else
-				fprintf(f, "%-*s  ", (int)width[c],
-				    t->cells[r][c]);
-		}
-		fputc('\n', f);
+		for (c = 0; c + 1 < last; c++)
+			fprintf(f, "%-*s  ", (int)width[c], t->cells[r][c]);
+		fprintf(f, "%s\n", t->cells[r][c]);
 	}
 	free(t->cells);
 	t->cells = NULL;
@@ -917,18 +916,23 @@ explain_nodes(const struct plan *p, FILE *f, int *rc)
 {
 	struct table		 t = { 0 };
 	const struct plan_node	*n;
+	char			 stages[32];
 	size_t			 i;
 
 	fprintf(f, "Node order (order %s):\n", plan_order_name(p->order));
 	*rc |= table_row(&t, "RANK\tNODE\tADDRESS\tWORKERS\tSTAGES\tWHY");
 	for (i = 0; i < p->nnodes; i++) {
 		n = &p->nodes[i];
-		*rc |= table_row(&t, "%" PRIu32 "\t%s\t%s\t%" PRIu32 "\t%"
-		    PRIu32 "-%" PRIu32 "\t%s%s", n->node_rank, n->id,
-		    n->address, n->workers, n->first_stage,
-		    n->first_stage + n->stage_count - 1,
-		    n->pinned ? "(pinned) " : n->hinted ? "(kept) " : "",
-		    n->reason);
+		if (n->stage_count > 1)
+			snprintf(stages, sizeof(stages), "%" PRIu32 "-%" PRIu32,
+			    n->first_stage, n->first_stage + n->stage_count - 1);
+		else
+			snprintf(stages, sizeof(stages), "%" PRIu32,
+			    n->first_stage);
+		*rc |= table_row(&t, "%" PRIu32 "\t%s\t%s\t%" PRIu32 "\t%s\t"
+		    "%s%s", n->node_rank, n->id, n->address, n->workers,
+		    stages, n->pinned ? "(pinned) " : n->hinted ? "(kept) " :
+		    "", n->reason);
 	}
 	table_print(&t, f, "  ");
 }
