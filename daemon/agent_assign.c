@@ -126,18 +126,17 @@ agent_on_assignment(struct agent *a, const Ppcoord__Assignment *m)
 
 	if (rc == 0)
 		log_info("assignment generation %llu already held: node rank "
-		    "%u, stages %u-%u, layers %u-%u",
+		    "%u, first stage %u, layers %u to %u (end exclusive)",
 		    (unsigned long long)env.generation, env.node_rank,
-		    env.first_stage, env.first_stage + env.stage_count - 1,
-		    env.first_layer, env.end_layer);
+		    env.first_stage, env.first_layer, env.end_layer);
 	else
-		log_info("assigned generation %llu: node rank %u of %u, stages "
-		    "%u-%u of %u, layers %u-%u, master %s:%u, written to %s",
+		log_info("assigned generation %llu: node rank %u of %u, %u of "
+		    "%u stages from stage %u, layers %u to %u (end exclusive), "
+		    "master %s:%u; written to %s",
 		    (unsigned long long)env.generation, env.node_rank,
-		    env.nnodes, env.first_stage,
-		    env.first_stage + env.stage_count - 1, env.num_stages,
-		    env.first_layer, env.end_layer, env.master_addr,
-		    env.master_port, a->conf->env_file);
+		    env.nnodes, env.stage_count, env.num_stages,
+		    env.first_stage, env.first_layer, env.end_layer,
+		    env.master_addr, env.master_port, a->conf->env_file);
 
 	agent_conn_send_ack(a, env.generation, true, NULL);
 	if (run)

@@ -352,6 +352,13 @@ conn_describe(struct agent *a, short events, int sockerr, char *buf,
 	*tls_error = false;
 	buf[0] = '\0';
 	while ((e = bufferevent_get_openssl_error(a->bev)) != 0) {
+		/* libevent 2.1 queues SSL_get_error()'s code as well; for
+		 * SSL_ERROR_SYSCALL the socket error says what happened. */
+		if (ERR_GET_LIB(e) == 0) {
+			if (e == SSL_ERROR_SYSCALL && sockerr == 0)
+				*eof = true;
+			continue;
+		}
 		if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			*eof = true;
 			continue;
