@@ -458,8 +458,8 @@ print_status_summary(const json_t *st)
 	member_text(st, "expected_nodes", expected, sizeof(expected));
 	member_text(json_is_object(plan) ? plan : NULL, "kv_tokens", kv,
 	    sizeof(kv));
-	printf("cluster %s, state %s, generation %s, %zu of %s expected "
-	    "nodes", cluster, state, gen,
+	printf("cluster %s, state %s, generation %s, %zu nodes, %s expected",
+	    cluster, state, gen,
 	    json_is_array(nodes) ? json_array_size(nodes) : 0, expected);
 	if (strcmp(kv, "-") != 0)
 		printf(", kv_tokens %s", kv);

@@ -802,9 +802,10 @@ inv_find(const struct inv *inv, const char *id)
 static void
 table_header_line(const struct plan *p, FILE *f)
 {
-	fprintf(f, "generation %" PRIu64 ", %" PRIu32 " stages, tp %" PRIu32
-	    ", %" PRIu32 " layers, order %s, partition %s", p->generation,
-	    p->num_stages, p->tp_size, p->layers, plan_order_name(p->order),
+	fprintf(f, "generation %" PRIu64 ", %" PRIu32 " stage%s, tp %" PRIu32
+	    ", %" PRIu32 " layer%s, order %s, partition %s", p->generation,
+	    p->num_stages, p->num_stages == 1 ? "" : "s", p->tp_size,
+	    p->layers, p->layers == 1 ? "" : "s", plan_order_name(p->order),
 	    plan_partition_name(p->partition));
 	if (p->have_memory)
 		fprintf(f, ", kv_tokens %" PRId64, p->kv_tokens);
