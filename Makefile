@@ -194,3 +194,13 @@ build/fuzz/bin/%: tests/fuzz/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_A) $(LDLIBS)
+
+# Head load benchmark: N simulated agents against a real head, beside the
+# machine's raw TLS 1.3 handshake rate. `make bench N=2000` runs one size.
+N ?= 1000 10000
+$(BUILD)/loadgen: tests/bench/loadgen.c $(LIB_A)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/loadgen
+	@sh tests/bench/bench.sh $(BUILD) $(N)
