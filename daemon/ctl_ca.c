@@ -69,7 +69,7 @@ ctl_ca_main(int argc, char **argv)
 
 	if (argc >= 1 && strcmp(argv[0], "init") == 0) {
 		if (argc != 2)
-			return ctl_bad_usage("usage: ppcoordctl ca init DIR");
+			return ctl_bad_usage("ca init: expected one argument, DIR");
 		if (days_set)
 			return ctl_bad_usage("ca init: --days applies only to "
 			    "ca issue");
@@ -82,8 +82,8 @@ ctl_ca_main(int argc, char **argv)
 	}
 	if (argc >= 1 && strcmp(argv[0], "issue") == 0) {
 		if (argc != 3)
-			return ctl_bad_usage("usage: ppcoordctl ca issue DIR "
-			    "NODE_ID [--days N]");
+			return ctl_bad_usage("ca issue: expected two "
+			    "arguments, DIR and NODE_ID");
 		if (util_check_node_id(argv[2], err, sizeof(err)) != 0)
 			return ctl_bad_usage("ca issue: %s", err);
 		if (ca_issue(argv[1], argv[2], days, err, sizeof(err)) != 0) {

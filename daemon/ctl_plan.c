@@ -190,8 +190,8 @@ ctl_plan_main(int argc, char **argv)
 		    o.conf_path, o.inv_path, err);
 		rc = CTL_EXIT_UNSATISFIED;
 	} else if (print_plan(&o, &plan, &conf.plan, &inv) != 0) {
-		ctl_warnx("failed to write the plan: out of memory or "
-		    "stdout closed");
+		ctl_warnx("failed to format or write the plan: out of "
+		    "memory, an invalid plan, or stdout closed");
 		rc = CTL_EXIT_UNSATISFIED;
 	}
 

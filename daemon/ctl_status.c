@@ -1,6 +1,6 @@
 /*
  * `ppcoordctl status` and `ppcoordctl inventory`: one request line over
- * the head's control socket, answered by one JSON document.
+ * the head's control socket, and one JSON document in reply.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -30,7 +30,7 @@ struct socket_opts {
 
 /*
  * Connects to the control socket. ENOENT and ECONNREFUSED mean that no
- * head listens there: the message then asks whether it runs.
+ * head listens there, so the message then suggests checking ppcoord-head.
  */
 static int
 control_connect(const char *path)

@@ -631,6 +631,26 @@ test_explain_restored_plan(void **state)
 	plan_free(&back);
 }
 
+/* Reasons run to the size of plan_node.reason; tables keep them whole. */
+static void
+test_explain_long_reason(void **state)
+{
+	struct fixture	*f = *state;
+	struct plan_node *n;
+	char		*text;
+
+	make_plan(f, NULL);
+	n = &f->plan.nodes[1];
+	memset(n->reason, 'r', sizeof(n->reason) - 2);
+	n->reason[sizeof(n->reason) - 2] = 'Z';
+	n->reason[sizeof(n->reason) - 1] = '\0';
+	text = plan_explain(&f->plan, NULL, &f->inv);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "(kept) rrrr"));
+	assert_non_null(strstr(text, "rrZ\n"));
+	free(text);
+}
+
 static void
 test_explain_without_memory(void **state)
 {
@@ -1065,6 +1085,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_explain_even_oom, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_explain_restored_plan,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_long_reason,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_without_memory,
 		    setup, teardown),
