@@ -152,6 +152,7 @@ int	agent_hook_init(struct agent *a);
  * hook queued before). A hook that the config leaves unset is skipped. */
 void	agent_hook_request(struct agent *a, enum agent_hook_kind kind,
 	    const struct stage_env *env);
+void	agent_hook_refresh(struct agent *a, const struct stage_env *env);
 void	agent_hook_sigchld(struct agent *a);
 /* Logs a hook still running at exit; it is left to finish. */
 void	agent_hook_shutdown(struct agent *a);

@@ -141,8 +141,10 @@ agent_on_assignment(struct agent *a, const Ppcoord__Assignment *m)
 	agent_conn_send_ack(a, env.generation, true, NULL);
 	if (run)
 		agent_hook_request(a, AGENT_HOOK_ASSIGN, &a->held);
-	else
+	else {
 		log_debug("placement unchanged: not running on_assign");
+		agent_hook_refresh(a, &a->held);
+	}
 }
 
 /*

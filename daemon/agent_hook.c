@@ -277,6 +277,17 @@ agent_hook_request(struct agent *a, enum agent_hook_kind kind,
 	(void)hook_start(a, &h);
 }
 
+/* A queued on_assign gets the latest assignment of the same placement, so
+ * that it sees the generation that the environment file now contains. */
+void
+agent_hook_refresh(struct agent *a, const struct stage_env *env)
+{
+	if (a->hook_queued.kind == AGENT_HOOK_ASSIGN &&
+	    env->state == STAGE_ASSIGNED &&
+	    envfile_same_placement(&a->hook_queued.env, env))
+		a->hook_queued.env = *env;
+}
+
 /* Logs how the running hook ended. */
 static void
 hook_log_exit(const struct agent_hook *h, int status)
@@ -371,10 +382,17 @@ agent_hook_shutdown(struct agent *a)
 		    agent_hook_name(a->hook.kind),
 		    (unsigned long long)a->hook.env.generation,
 		    (long)a->hook.pid);
+	/* NOTE: the environment file already contains the queued
+	 * generation, so a restarted agent sees it as held and does not run
+	 * this hook either. */
 	if (a->hook_queued.kind != AGENT_HOOK_NONE)
-		log_warnx("%s for generation %llu was queued and will not run",
+		log_warnx("%s for generation %llu was queued and will not run; "
+		    "%s contains that generation, so run the hook by hand",
 		    agent_hook_name(a->hook_queued.kind),
-		    (unsigned long long)a->hook_queued.env.generation);
+		    (unsigned long long)a->hook_queued.env.generation,
+		    a->conf->env_file);
+	memset(&a->hook, 0, sizeof(a->hook));
+	memset(&a->hook_queued, 0, sizeof(a->hook_queued));
 	if (a->hook_timer != NULL) {
 		event_free(a->hook_timer);
 		a->hook_timer = NULL;
