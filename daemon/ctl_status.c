@@ -333,7 +333,10 @@ member_int(const json_t *obj, const char *key, json_int_t *out)
 	return 0;
 }
 
-/* Formats an age in milliseconds as "850 ms", "12 s", "5m03s", "2h07m". */
+/*
+ * Formats an age in milliseconds as "850 ms", "1.5 s", "12 s", "5m03s" or
+ * "2h07m", rounded down.
+ */
 static void
 format_age(json_int_t ms, char *buf, size_t len)
 {
@@ -341,6 +344,9 @@ format_age(json_int_t ms, char *buf, size_t len)
 		snprintf(buf, len, "-");
 	else if (ms < 1000)
 		snprintf(buf, len, "%lld ms", (long long)ms);
+	else if (ms < 10000)
+		snprintf(buf, len, "%lld.%lld s", (long long)(ms / 1000),
+		    (long long)(ms / 100 % 10));
 	else if (ms < 60000)
 		snprintf(buf, len, "%lld s", (long long)(ms / 1000));
 	else if (ms < 3600000)
@@ -422,7 +428,11 @@ status_node_row(const json_t *node, struct status_row *r)
 		format_age(ms, r->cell[7], STATUS_CELL);
 	else
 		snprintf(r->cell[7], STATUS_CELL, "-");
-	if (member_int(node, "connected_s", &s) == 0 && s <= INT64_MAX / 1000)
+	/* connected_s has whole seconds, so under a minute it prints "N s". */
+	if (member_int(node, "connected_s", &s) == 0 && s >= 0 && s < 60)
+		snprintf(r->cell[8], STATUS_CELL, "%lld s", (long long)s);
+	else if (member_int(node, "connected_s", &s) == 0 &&
+	    s <= INT64_MAX / 1000)
 		format_age(s * 1000, r->cell[8], STATUS_CELL);
 	else
 		snprintf(r->cell[8], STATUS_CELL, "-");
