@@ -20,8 +20,13 @@
 #include "inv.h"
 #include "util.h"
 
+/* The unit test sets smaller limits. */
+#ifndef REPLY_MAX
 #define REPLY_MAX		(64u << 20)	/* largest reply accepted */
+#endif
+#ifndef REQUEST_TIMEOUT_MS
 #define REQUEST_TIMEOUT_MS	10000
+#endif
 
 struct socket_opts {
 	const char	*socket;
@@ -168,10 +173,16 @@ control_request(const char *path, const char *request)
 	deadline = util_now_ms() + REQUEST_TIMEOUT_MS;
 	if (send_request(fd, request, deadline) != 0 ||
 	    (text = read_reply(fd, deadline, &len)) == NULL) {
-		ctl_warnx("request to the head's control socket %s failed: %s",
-		    path, errno == ETIMEDOUT ? "timed out after 10 s" :
-		    errno == EMSGSIZE ? "reply larger than 64 MiB" :
-		    strerror(errno));
+		if (errno == ETIMEDOUT)
+			ctl_warnx("request to the head's control socket %s "
+			    "timed out after %g s", path,
+			    REQUEST_TIMEOUT_MS / 1000.0);
+		else if (errno == EMSGSIZE)
+			ctl_warnx("reply from the head's control socket %s is "
+			    "larger than %u bytes", path, REPLY_MAX);
+		else
+			ctl_warnx("request to the head's control socket %s "
+			    "failed: %s", path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -439,7 +450,7 @@ status_node_row(const json_t *node, struct status_row *r)
 }
 
 static void
-print_rows(const struct status_row *rows, size_t n)
+print_rows(const struct status_row *rows, size_t n, FILE *f)
 {
 	size_t	 width[STATUS_COLS] = { 0 }, r, c, len;
 
@@ -449,13 +460,13 @@ print_rows(const struct status_row *rows, size_t n)
 				width[c] = len;
 	for (r = 0; r < n; r++) {
 		for (c = 0; c + 1 < STATUS_COLS; c++)
-			printf("%-*s  ", (int)width[c], rows[r].cell[c]);
-		printf("%s\n", rows[r].cell[c]);
+			fprintf(f, "%-*s  ", (int)width[c], rows[r].cell[c]);
+		fprintf(f, "%s\n", rows[r].cell[c]);
 	}
 }
 
 static void
-print_status_summary(const json_t *st)
+print_status_summary(const json_t *st, FILE *f)
 {
 	char		 cluster[80], state[32], gen[32], expected[32], kv[32];
 	char		 role[32], leader[80];
@@ -468,23 +479,24 @@ print_status_summary(const json_t *st)
 	member_text(st, "expected_nodes", expected, sizeof(expected));
 	member_text(json_is_object(plan) ? plan : NULL, "kv_tokens", kv,
 	    sizeof(kv));
-	printf("cluster %s, state %s, generation %s, %zu nodes, %s expected",
-	    cluster, state, gen,
+	fprintf(f, "cluster %s, state %s, generation %s, %zu nodes, %s "
+	    "expected", cluster, state, gen,
 	    json_is_array(nodes) ? json_array_size(nodes) : 0, expected);
 	if (strcmp(kv, "-") != 0)
-		printf(", kv_tokens %s", kv);
-	printf("\n");
+		fprintf(f, ", kv_tokens %s", kv);
+	fprintf(f, "\n");
 
 	member_text(st, "role", role, sizeof(role));
 	member_text(st, "leader", leader, sizeof(leader));
 	if (strcmp(role, "-") != 0 && strcmp(role, "leader") != 0)
-		printf("role %s, leader %s\n", role, leader);
+		fprintf(f, "role %s, leader %s\n", role, leader);
 	if (!json_is_object(plan))
-		printf("no plan yet\n");
+		fprintf(f, "no plan yet\n");
 }
 
+/* Prints the summary and one row per node (at most INV_NODES_MAX). */
 static int
-print_status_table(const json_t *st)
+print_status_table(const json_t *st, FILE *f)
 {
 	static const char *header[STATUS_COLS] = { "NODE", "ADDRESS",
 	    "STATE", "GPUS", "STAGES", "LAYERS", "ACKED_GEN", "HEARTBEAT",
@@ -493,8 +505,10 @@ print_status_table(const json_t *st)
 	struct status_row	*rows;
 	size_t			 n, i, c;
 
-	print_status_summary(st);
+	print_status_summary(st, f);
 	n = json_is_array(nodes) ? json_array_size(nodes) : 0;
+	if (n > INV_NODES_MAX)
+		n = INV_NODES_MAX;
 	if ((rows = calloc(n + 1, sizeof(*rows))) == NULL)
 		return -1;
 	for (c = 0; c < STATUS_COLS; c++)
@@ -504,9 +518,9 @@ print_status_table(const json_t *st)
 		if (json_is_object(node))
 			status_node_row(node, &rows[i + 1]);
 	}
-	print_rows(rows, n + 1);
+	print_rows(rows, n + 1, f);
 	free(rows);
-	return fflush(stdout) == 0 ? 0 : -1;
+	return fflush(f) == 0 ? 0 : -1;
 }
 
 int
@@ -520,7 +534,7 @@ ctl_status_main(int argc, char **argv)
 		return rc < 0 ? CTL_EXIT_OK : rc;
 	if ((reply = control_request(o.socket, "status\n")) == NULL)
 		return CTL_EXIT_UNSATISFIED;
-	rc = o.json ? print_json(reply) : print_status_table(reply);
+	rc = o.json ? print_json(reply) : print_status_table(reply, stdout);
 	json_decref(reply);
 	if (rc != 0) {
 		ctl_warnx("failed to write the status: out of memory or "
