@@ -30,10 +30,11 @@ BUILD ?= build
 SANFLAGS :=
 endif
 
-PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson
+PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson libcurl
 DEB_PACKAGES := build-essential pkg-config libevent-dev libssl-dev \
 	libprotobuf-c-dev protobuf-c-compiler libconfig-dev libcmocka-dev \
-	libjansson-dev openssl iproute2 procps jq curl
+	libjansson-dev openssl iproute2 procps jq curl etcd-server \
+	libcurl4-openssl-dev
 
 CC ?= cc
 CFLAGS ?= -O2 -g

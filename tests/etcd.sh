@@ -1,0 +1,143 @@
+#!/bin/sh
+# Starts and stops a throwaway single-member etcd on loopback for tests,
+# with TLS and client-certificate authentication:
+#
+#   sh tests/etcd.sh start DIR     start (or restart) etcd, print its settings
+#   sh tests/etcd.sh stop DIR      stop it and wait until it has exited
+#
+# DIR holds everything: certs/ (made by tests/certs.sh on the first start:
+# the server uses head.pem, clients use node-a..node-f), data/, etcd.log,
+# etcd.pid and etcd.ports. A second start in the same DIR reuses the ports,
+# certificates and data, so a test can stop etcd and bring the same member
+# back. `start` waits until /health answers, then prints shell assignments:
+#
+#   ETCD_ENDPOINT=https://127.0.0.1:PORT
+#   ETCD_CA=DIR/certs/ca.pem  ETCD_CERT=DIR/certs/node-a.pem  ETCD_KEY=...
+#   ETCD_STOP='sh tests/etcd.sh stop DIR'
+#
+# Exit status: 0 started or stopped, 1 failed (the log tail is printed),
+# 77 etcd is not installed (install the etcd-server package).
+#
+# etcd runs under timeout(1), so it dies after ETCD_LIFETIME seconds
+# (default 300) even when the caller never runs the stop command. Its
+# heartbeat is 50 ms and election timeout 500 ms, so the member elects
+# itself quickly and the least lease TTL that it grants is 1 s.
+
+set -eu
+
+usage() {
+	echo "usage: sh tests/etcd.sh start|stop DIR" >&2
+	exit 2
+}
+
+[ $# -eq 2 ] || usage
+CMD=$1
+DIR=$2
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ETCD=${ETCD:-etcd}
+LIFETIME=${ETCD_LIFETIME:-300}
+
+# Prints a port in 20000-59999 that nothing listens on now.
+free_port() {
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		p=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+		p=$((20000 + p % 40000))
+		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+healthy() {
+	curl -sf --max-time 1 --cacert "$DIR/certs/ca.pem" \
+		--cert "$DIR/certs/node-a.pem" --key "$DIR/certs/node-a.key" \
+		"https://127.0.0.1:$1/health" 2>/dev/null | grep -q '"health":"true"'
+}
+
+# Stops the etcd whose pid is in DIR/etcd.pid: TERM, then KILL after 5 s.
+stop() {
+	[ -f "$DIR/etcd.pid" ] || return 0
+	pid=$(cat "$DIR/etcd.pid")
+	rm -f "$DIR/etcd.pid"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Starts etcd on the ports in DIR/etcd.ports and waits up to 15 s for
+# /health. Returns 1 if etcd exited (a port taken) or did not answer.
+launch() {
+	read -r client peer <"$DIR/etcd.ports"
+	# timeout bounds etcd's life and passes a TERM on to it. etcd stays
+	# in the caller's process group, so a test runner that kills the
+	# group kills etcd too.
+	timeout -k 5 "$LIFETIME" "$ETCD" \
+		--name test --data-dir "$DIR/data" \
+		--listen-client-urls "https://127.0.0.1:$client" \
+		--advertise-client-urls "https://127.0.0.1:$client" \
+		--listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "test=http://127.0.0.1:$peer" \
+		--heartbeat-interval 50 --election-timeout 500 \
+		--cert-file "$DIR/certs/head.pem" --key-file "$DIR/certs/head.key" \
+		--trusted-ca-file "$DIR/certs/ca.pem" --client-cert-auth \
+		--logger zap --log-outputs stderr \
+		</dev/null >>"$DIR/etcd.log" 2>&1 &
+	echo $! >"$DIR/etcd.pid"
+	for _ in $(seq 1 150); do
+		healthy "$client" && return 0
+		kill -0 "$(cat "$DIR/etcd.pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop
+	return 1
+}
+
+start() {
+	command -v "$ETCD" >/dev/null 2>&1 || {
+		echo "etcd.sh: $ETCD not found: install the etcd-server package" >&2
+		exit 77
+	}
+	mkdir -p "$DIR"
+	DIR=$(cd "$DIR" && pwd)
+	if [ ! -f "$DIR/certs/ca.pem" ]; then
+		sh "$SRC/tests/certs.sh" "$DIR/certs" || exit 1
+	fi
+	stop
+	if [ -f "$DIR/etcd.ports" ]; then
+		launch || {
+			echo "etcd.sh: etcd did not start again in $DIR" >&2
+			tail -n 20 "$DIR/etcd.log" >&2
+			exit 1
+		}
+	else
+		ok=0
+		for _ in 1 2 3; do
+			echo "$(free_port) $(free_port)" >"$DIR/etcd.ports"
+			launch && { ok=1; break; }
+		done
+		if [ $ok = 0 ]; then
+			rm -f "$DIR/etcd.ports"
+			echo "etcd.sh: etcd did not become healthy in $DIR" >&2
+			tail -n 20 "$DIR/etcd.log" >&2
+			exit 1
+		fi
+	fi
+	read -r client _ <"$DIR/etcd.ports"
+	echo "ETCD_ENDPOINT=https://127.0.0.1:$client"
+	echo "ETCD_CA=$DIR/certs/ca.pem"
+	echo "ETCD_CERT=$DIR/certs/node-a.pem"
+	echo "ETCD_KEY=$DIR/certs/node-a.key"
+	echo "ETCD_STOP='sh $SRC/tests/etcd.sh stop $DIR'"
+}
+
+case $CMD in
+start) start ;;
+stop) stop ;;
+*) usage ;;
+esac
