@@ -322,6 +322,44 @@ test_json_round_trip_no_spares(void **state)
 	plan_free(&back);
 }
 
+/*
+ * A plan from the engine: a node of 16 GPUs holds two stages at tp 8, a
+ * pin moves it to stage 0, and a third node is a spare.
+ */
+static void
+test_json_round_trip_computed(void **state)
+{
+	static const struct plan_pin pins[] = { { "big", 0 } };
+	struct fixture	*f = *state;
+	struct plan	 back;
+	char		 err[PPC_ERRLEN];
+
+	add_inv_node(&f->inv, "small", "10.0.0.2", 8, 80 * GiB);
+	add_inv_node(&f->inv, "big", "10.0.0.1", 16, 80 * GiB);
+	add_inv_node(&f->inv, "extra", "10.0.0.3", 8, 80 * GiB);
+	make_sizes(f, 1717986918ULL);
+	f->cfg.layers = 61;
+	f->sizes.layers = 61;
+	f->cfg.expected_nodes = 2;
+	f->cfg.partition = PLAN_PARTITION_MEMORY;
+	f->cfg.pins = pins;
+	f->cfg.npins = 1;
+	plan_init(&f->plan);
+	if (plan_compute(&f->cfg, &f->inv, NULL, 0, &f->plan, err,
+	    sizeof(err)) != 0)
+		fail_msg("plan_compute: %s", err);
+	assert_int_equal(f->plan.num_stages, 3);
+	assert_string_equal(f->plan.nodes[0].id, "big");
+	assert_int_equal(f->plan.nodes[0].stage_count, 2);
+	assert_true(f->plan.nodes[0].pinned);
+	assert_int_equal(f->plan.nspares, 1);
+	assert_true(f->plan.have_memory);
+
+	round_trip(&f->plan, &f->cfg, &back);
+	assert_plans_equal(&f->plan, &back);
+	plan_free(&back);
+}
+
 static json_t *
 plan_doc(const struct plan *p, const struct plan_config *cfg)
 {
@@ -1069,6 +1107,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_json_round_trip_memory,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_round_trip_no_spares,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_json_round_trip_computed,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_members, setup,
 		    teardown),
