@@ -1,0 +1,606 @@
+/*
+ * Unit tests for the planner's memory model (lib/plan_mem.c) and memory
+ * order (lib/plan_memorder.c), checked against brute force over every
+ * layer split and every node order of small random cases.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#include <cmocka.h>
+
+#include "plan.h"
+#include "plan_fixture.h"
+
+#define BF_LAYERS_MAX	12
+#define BF_STAGES_MAX	8
+#define BF_NODES_MAX	6
+
+/* One random case: the model, the config and per-node GPU memory. */
+struct bf_case {
+	uint32_t	 layers;
+	uint64_t	 w[BF_LAYERS_MAX];
+	uint64_t	 e, h, k;
+	uint32_t	 tp;
+	double		 u;
+	uint64_t	 reserve;
+	uint64_t	 min_kv;
+	size_t		 nnodes;
+	uint64_t	 memory[BF_NODES_MAX];
+};
+
+/* The memory model written out again, independently of the engine. */
+static __int128
+bf_stage_kv(const struct bf_case *c, uint64_t memory, uint32_t first,
+    uint32_t n, int is_first, int is_last)
+{
+	__int128	 sum = 0, budget, weights;
+	uint32_t	 i;
+
+	for (i = first; i < first + n; i++)
+		sum += c->w[i];
+	if (is_first)
+		sum += c->e;
+	if (is_last)
+		sum += c->h;
+	budget = (__int128)(int64_t)floor((double)memory * c->u) -
+	    (__int128)c->reserve;
+	weights = (sum + c->tp - 1) / c->tp;
+	/* Floor division that rounds toward minus infinity. */
+	sum = (budget - weights) * c->tp;
+	if (sum >= 0)
+		return sum / ((__int128)c->k * n);
+	return -((-sum + (__int128)c->k * n - 1) / ((__int128)c->k * n));
+}
+
+/* The least stage tokens of one split on stages with these memories. */
+static __int128
+bf_split_kv(const struct bf_case *c, const uint64_t *mem, uint32_t stages,
+    const uint32_t *split)
+{
+	__int128	 min = 0, kv;
+	uint32_t	 s, first = 0;
+
+	for (s = 0; s < stages; s++) {
+		kv = bf_stage_kv(c, mem[s], first, split[s], s == 0,
+		    s == stages - 1);
+		if (s == 0 || kv < min)
+			min = kv;
+		first += split[s];
+	}
+	return min;
+}
+
+/* Every split of the layers: the largest least-stage tokens. */
+static __int128
+bf_best_split(const struct bf_case *c, const uint64_t *mem, uint32_t stages,
+    uint32_t *split, uint32_t s, uint32_t left)
+{
+	__int128	 best = INT64_MIN, kv;
+	uint32_t	 n;
+
+	if (s == stages - 1) {
+		split[s] = left;
+		return bf_split_kv(c, mem, stages, split);
+	}
+	for (n = 1; n + (stages - 1 - s) <= left; n++) {
+		split[s] = n;
+		kv = bf_best_split(c, mem, stages, split, s + 1, left - n);
+		if (kv > best)
+			best = kv;
+	}
+	return best;
+}
+
+static void
+bf_config(const struct bf_case *c, struct plan_config *cfg,
+    struct model_sizes *ms, uint64_t *w)
+{
+	memcpy(w, c->w, sizeof(c->w));
+	fx_sizes(ms, c->layers, w, c->e, c->h, c->k);
+	plan_config_init(cfg);
+	cfg->layers = c->layers;
+	cfg->tp_size = c->tp;
+	cfg->sizes = ms;
+	cfg->gpu_memory_utilization = c->u;
+	cfg->activation_reserve = c->reserve;
+	cfg->min_kv_tokens = c->min_kv;
+}
+
+/* Nodes "n<i>" at 10.0.0.<i>, so that vllm order is inventory order. */
+static void
+bf_inventory(const struct bf_case *c, struct inv *inv, uint32_t workers)
+{
+	static const char *const names[] = { "n0", "n1", "n2", "n3", "n4",
+	    "n5" };
+	static const char *const addrs[] = { "10.0.0.0", "10.0.0.1",
+	    "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5" };
+	struct fx_node	 nodes[BF_NODES_MAX];
+	size_t		 i;
+
+	for (i = 0; i < c->nnodes; i++) {
+		nodes[i].id = names[i];
+		nodes[i].address = addrs[i];
+		nodes[i].workers = workers;
+		nodes[i].memory = c->memory[i];
+	}
+	fx_inv(inv, nodes, c->nnodes);
+}
+
+/* A random case with layers of uneven weight and varied memory. */
+static void
+bf_random(struct bf_case *c, uint64_t *seed, uint32_t max_layers,
+    size_t nnodes, uint32_t stages)
+{
+	uint64_t	 total = 0, per;
+	uint32_t	 i;
+
+	memset(c, 0, sizeof(*c));
+	c->layers = (uint32_t)fx_range(seed, stages, max_layers);
+	for (i = 0; i < c->layers; i++) {
+		c->w[i] = fx_range(seed, 1, 1000);
+		if (fx_range(seed, 0, 4) == 0)
+			c->w[i] *= 8;
+		total += c->w[i];
+	}
+	c->e = fx_range(seed, 0, 3) == 0 ? 0 : fx_range(seed, 0, 3000);
+	c->h = fx_range(seed, 0, 3) == 0 ? 0 : fx_range(seed, 0, 3000);
+	total += c->e + c->h;
+	c->k = fx_range(seed, 1, 40);
+	c->tp = (uint32_t)fx_range(seed, 1, 2);
+	if (fx_range(seed, 0, 1) == 0) {
+		c->u = 1.0;
+		c->reserve = 0;
+	} else {
+		c->u = 0.9;
+		c->reserve = fx_range(seed, 0, 200);
+	}
+	c->min_kv = fx_range(seed, 0, 2) == 0 ? 0 : fx_range(seed, 1, 20);
+	c->nnodes = nnodes;
+	per = total / (stages * c->tp) + 1;
+	for (i = 0; i < nnodes; i++)
+		c->memory[i] = fx_range(seed, per / 2, per * 3) + c->reserve;
+}
+
+static void
+test_stage_memory_llama_70b(void **state)
+{
+	struct plan_config cfg;
+	struct model_sizes ms;
+	uint64_t	 w[80];
+	int64_t		 budget, kv;
+	uint64_t	 weights;
+	size_t		 i;
+
+	for (i = 0; i < 80; i++)
+		w[i] = 1744830464;
+	fx_sizes(&ms, 80, w, 2101346304, 2101346304, 4096);
+	plan_config_init(&cfg);
+	cfg.layers = 80;
+	cfg.sizes = &ms;
+	plan_stage_memory(&cfg, 80 * FX_GIB, 8, 0, 27, true, false, &budget,
+	    &weights, &kv);
+	assert_int_equal(budget, 76235669504LL);
+	assert_int_equal(weights, 6151471104ULL);
+	assert_int_equal(kv, 5069748);
+
+	/* A stage short of memory has negative tokens. */
+	plan_stage_memory(&cfg, 8 * FX_GIB, 1, 10, 5, false, false, &budget,
+	    &weights, &kv);
+	assert_int_equal(budget, 6657199308LL);
+	assert_int_equal(weights, 5 * 1744830464ULL);
+	assert_true(kv < 0);
+	assert_int_equal(kv, ((int64_t)6657199308LL - 5 * 1744830464LL -
+	    20479) / (4096 * 5));
+}
+
+/* A greedy split that gives stage 0 as many layers as fit would leave
+ * stage 1 starting at the heavy layer 2; the exact search does not. */
+static void
+test_memory_split_beats_greedy(void **state)
+{
+	static const uint64_t weights[] = { 5, 1, 8, 1 };
+	static const struct fx_node nodes[] = {
+		{ "n0", "10.0.0.0", 1, 6 },
+		{ "n1", "10.0.0.1", 1, 6 },
+		{ "n2", "10.0.0.2", 1, 9 },
+	};
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[4];
+	char		 err[PPC_ERRLEN];
+
+	memcpy(w, weights, sizeof(w));
+	fx_sizes(&ms, 4, w, 0, 0, 1);
+	plan_config_init(&cfg);
+	cfg.layers = 4;
+	cfg.sizes = &ms;
+	cfg.partition = PLAN_PARTITION_MEMORY;
+	cfg.gpu_memory_utilization = 1.0;
+	cfg.activation_reserve = 0;
+	cfg.min_kv_tokens = 0;
+	fx_inv(&inv, nodes, 3);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), 0);
+	assert_int_equal(p.layer_partition[0], 1);
+	assert_int_equal(p.layer_partition[1], 1);
+	assert_int_equal(p.layer_partition[2], 2);
+	assert_int_equal(p.kv_tokens, 0);
+	assert_int_equal(p.stages[1].kv_tokens, 5);
+	plan_free(&p);
+
+	cfg.min_kv_tokens = 1;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "stage 2 on node n2"));
+	assert_non_null(strstr(err, " 2 bytes"));
+	assert_non_null(strstr(err, "at least 11 bytes"));
+	fx_inv_free(&inv);
+}
+
+/* Checks the plan's split, figures and tokens against the brute force. */
+static void
+bf_check_plan(const struct bf_case *c, const struct plan *p,
+    const uint64_t *mem, __int128 best)
+{
+	uint32_t	 s, first = 0;
+	__int128	 kv, min = 0;
+
+	assert_int_equal(p->kv_tokens, (int64_t)best);
+	for (s = 0; s < p->num_stages; s++) {
+		assert_int_equal(p->stages[s].first_layer, first);
+		assert_int_equal(p->stages[s].end_layer,
+		    first + p->layer_partition[s]);
+		kv = bf_stage_kv(c, mem[s], first, p->layer_partition[s],
+		    s == 0, s == p->num_stages - 1);
+		assert_int_equal(p->stages[s].kv_tokens, (int64_t)kv);
+		if (s == 0 || kv < min)
+			min = kv;
+		first += p->layer_partition[s];
+	}
+	assert_int_equal(first, c->layers);
+	assert_int_equal((int64_t)min, p->kv_tokens);
+}
+
+static void
+test_memory_split_brute_force(void **state)
+{
+	struct bf_case	 c;
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[BF_LAYERS_MAX], seed = 0x5eed1234ULL;
+	uint32_t	 split[BF_STAGES_MAX], stages;
+	__int128	 best;
+	char		 err[PPC_ERRLEN];
+	int		 i, rc, feasible = 0, infeasible = 0;
+
+	for (i = 0; i < 4000; i++) {
+		stages = (uint32_t)fx_range(&seed, 1, 5);
+		bf_random(&c, &seed, 10, stages, stages);
+		bf_config(&c, &cfg, &ms, w);
+		cfg.partition = PLAN_PARTITION_MEMORY;
+		bf_inventory(&c, &inv, c.tp);
+		best = bf_best_split(&c, c.memory, stages, split, 0, c.layers);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err));
+		if (best >= (__int128)c.min_kv) {
+			if (rc != 0)
+				fail_msg("case %d: %s", i, err);
+			bf_check_plan(&c, &p, c.memory, best);
+			feasible++;
+		} else {
+			assert_int_equal(rc, PLAN_EINFEASIBLE);
+			assert_non_null(strstr(err, "short"));
+			assert_non_null(strstr(err, "on node n"));
+			infeasible++;
+		}
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+	/* Both outcomes are exercised. */
+	assert_true(feasible > 500);
+	assert_true(infeasible > 500);
+}
+
+static void
+test_even_split_memory_figures(void **state)
+{
+	struct bf_case	 c;
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	struct plan_stage st[BF_STAGES_MAX];
+	uint64_t	 w[BF_LAYERS_MAX], seed = 77;
+	uint32_t	 split[BF_STAGES_MAX], stages;
+	__int128	 kv;
+	char		 err[PPC_ERRLEN];
+	int		 i, rc;
+
+	for (i = 0; i < 1000; i++) {
+		stages = (uint32_t)fx_range(&seed, 1, 5);
+		bf_random(&c, &seed, 10, stages, stages);
+		bf_config(&c, &cfg, &ms, w);
+		bf_inventory(&c, &inv, c.tp);
+		plan_even_partition(c.layers, stages, split);
+		kv = bf_split_kv(&c, c.memory, stages, split);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err));
+		if (kv >= (__int128)c.min_kv) {
+			assert_int_equal(rc, 0);
+			bf_check_plan(&c, &p, c.memory, kv);
+			assert_true(p.have_memory);
+			assert_int_equal(plan_fill_memory(&cfg, &inv, &p,
+			    p.layer_partition, st), p.kv_tokens);
+			assert_memory_equal(st, p.stages,
+			    stages * sizeof(st[0]));
+		} else {
+			assert_int_equal(rc, PLAN_EINFEASIBLE);
+		}
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+}
+
+/* The least memory the error names fits, and one byte less does not. */
+static void
+test_infeasible_least_memory(void **state)
+{
+	static const struct fx_node nodes[] = {
+		{ "gpu-a", "10.0.0.1", 8, 80 * FX_GIB },
+		{ "gpu-b", "10.0.0.2", 8, 6 * FX_GIB },
+		{ "gpu-c", "10.0.0.3", 8, 80 * FX_GIB },
+	};
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[80], least;
+	char		 err[PPC_ERRLEN];
+	const char	*at;
+	size_t		 i;
+
+	for (i = 0; i < 80; i++)
+		w[i] = 1744830464;
+	fx_sizes(&ms, 80, w, 2101346304, 2101346304, 4096);
+	plan_config_init(&cfg);
+	cfg.layers = 80;
+	cfg.sizes = &ms;
+	cfg.min_kv_tokens = 1000;
+	fx_inv(&inv, nodes, 3);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "stage 1 on node gpu-b"));
+	assert_non_null(strstr(err, "short"));
+	assert_non_null(strstr(err, "plan.min_kv_tokens 1000"));
+	at = strstr(err, "at least ");
+	assert_non_null(at);
+	least = strtoull(at + strlen("at least "), NULL, 10);
+	assert_true(least > 6 * FX_GIB);
+
+	fx_set_memory(&inv, 1, least);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), 0);
+	assert_true(p.kv_tokens >= 1000);
+	plan_free(&p);
+	fx_set_memory(&inv, 1, least - 1);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	fx_inv_free(&inv);
+}
+
+static void
+test_model_size_errors(void **state)
+{
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[4] = { 1, 1, 1, 1 };
+	char		 err[PPC_ERRLEN];
+
+	fx_inv_uniform(&inv, 2, 1, FX_GIB * 2);
+	fx_sizes(&ms, 4, w, 0, 0, 0);
+	plan_config_init(&cfg);
+	cfg.layers = 4;
+	cfg.sizes = &ms;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "kv_bytes_per_token is 0"));
+
+	fx_sizes(&ms, 3, w, 0, 0, 8);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "3 layers"));
+	assert_non_null(strstr(err, "model.layers is 4"));
+
+	fx_sizes(&ms, 4, w, 0, 0, 8);
+	cfg.gpu_memory_utilization = 1.5;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "gpu_memory_utilization is 1.5"));
+	fx_inv_free(&inv);
+}
+
+/*
+ * Every ordered choice of used nodes, with node `pin` (or none) at stage
+ * `pin_stage`: the largest least-stage tokens under the partition.
+ */
+static __int128
+bf_best_order(const struct bf_case *c, enum plan_partition part,
+    uint32_t used, uint32_t cnt, int pin, uint32_t pin_stage,
+    uint32_t depth, uint64_t *mem, bool *taken)
+{
+	uint32_t	 split[BF_STAGES_MAX], stages = used * cnt, s;
+	__int128	 best = INT64_MIN, kv;
+	size_t		 i;
+
+	if (depth == used) {
+		if (part == PLAN_PARTITION_MEMORY)
+			return bf_best_split(c, mem, stages, split, 0,
+			    c->layers);
+		plan_even_partition(c->layers, stages, split);
+		return bf_split_kv(c, mem, stages, split);
+	}
+	for (i = 0; i < c->nnodes; i++) {
+		if (taken[i])
+			continue;
+		if (pin >= 0 && (depth == pin_stage) != ((int)i == pin))
+			continue;
+		taken[i] = true;
+		for (s = 0; s < cnt; s++)
+			mem[depth * cnt + s] = c->memory[i];
+		kv = bf_best_order(c, part, used, cnt, pin, pin_stage,
+		    depth + 1, mem, taken);
+		if (kv > best)
+			best = kv;
+		taken[i] = false;
+	}
+	return best;
+}
+
+/* Memory order on small clusters against every order and choice. */
+static void
+bf_memory_order(enum plan_partition part, uint64_t seed, int ncases)
+{
+	struct bf_case	 c;
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct plan_pin	 pin;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[BF_LAYERS_MAX], mem[BF_STAGES_MAX];
+	bool		 taken[BF_NODES_MAX];
+	uint32_t	 used, cnt, pin_stage = 0;
+	__int128	 best;
+	char		 err[PPC_ERRLEN];
+	int		 i, rc, pinned, feasible = 0;
+
+	for (i = 0; i < ncases; i++) {
+		size_t n = (size_t)fx_range(&seed, 2, 5);
+
+		cnt = (uint32_t)fx_range(&seed, 1, 2);
+		used = (uint32_t)fx_range(&seed, 1, n);
+		if (used * cnt > 4)
+			used = 4 / cnt;
+		bf_random(&c, &seed, 9, n, used * cnt);
+		bf_config(&c, &cfg, &ms, w);
+		cfg.partition = part;
+		cfg.order = PLAN_ORDER_MEMORY;
+		cfg.expected_nodes = used;
+		pinned = -1;
+		if (cnt == 1 && fx_range(&seed, 0, 2) == 0) {
+			pinned = (int)fx_range(&seed, 0, n - 1);
+			pin_stage = (uint32_t)fx_range(&seed, 0, used - 1);
+			snprintf(pin.node, sizeof(pin.node), "n%d", pinned);
+			pin.stage = pin_stage;
+			cfg.pins = &pin;
+			cfg.npins = 1;
+		}
+		bf_inventory(&c, &inv, c.tp * cnt);
+		memset(taken, 0, sizeof(taken));
+		best = bf_best_order(&c, part, used, cnt, pinned, pin_stage, 0,
+		    mem, taken);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err));
+		if (best >= (__int128)c.min_kv) {
+			if (rc != 0)
+				fail_msg("case %d: %s", i, err);
+			if (p.kv_tokens != (int64_t)best)
+				fail_msg("case %d: memory order gives %lld "
+				    "tokens, the best order %lld", i,
+				    (long long)p.kv_tokens, (long long)best);
+			assert_int_equal(p.nnodes, used);
+			if (pinned >= 0) {
+				assert_int_equal(p.nodes[pin_stage].inv_index,
+				    pinned);
+			}
+			feasible++;
+		} else {
+			assert_int_equal(rc, PLAN_EINFEASIBLE);
+		}
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+	assert_true(feasible > ncases / 5);
+}
+
+static void
+test_memory_order_memory_split_brute_force(void **state)
+{
+	bf_memory_order(PLAN_PARTITION_MEMORY, 0xabcdef01ULL, 1500);
+}
+
+static void
+test_memory_order_even_split_brute_force(void **state)
+{
+	bf_memory_order(PLAN_PARTITION_EVEN, 0x13579bdfULL, 1500);
+}
+
+/* Beyond the exact search the memory order is never worse than vllm. */
+static void
+test_memory_order_heuristic_vs_vllm(void **state)
+{
+	static const enum plan_partition parts[] = { PLAN_PARTITION_MEMORY,
+	    PLAN_PARTITION_EVEN };
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p, q;
+	uint64_t	 w[60], seed = 4242;
+	char		 err[PPC_ERRLEN];
+	int		 i, better = 0, rc;
+	size_t		 k, j;
+
+	for (i = 0; i < 40; i++) {
+		for (k = 0; k < 60; k++)
+			w[k] = fx_range(&seed, 1, 4) * FX_GIB / 2;
+		fx_sizes(&ms, 60, w, FX_GIB, 2 * FX_GIB, 4096);
+		plan_config_init(&cfg);
+		cfg.layers = 60;
+		cfg.sizes = &ms;
+		cfg.expected_nodes = 16;
+		cfg.partition = parts[i % 2];
+		fx_inv_uniform(&inv, 20, 1, 0);
+		for (j = 0; j < 20; j++)
+			fx_set_memory(&inv, j, fx_range(&seed, 12, 40) * FX_GIB);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &q, err, sizeof(err));
+		cfg.order = PLAN_ORDER_MEMORY;
+		assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+		    sizeof(err)), 0);
+		assert_int_equal(p.nnodes, 16);
+		assert_int_equal(p.nspares, 4);
+		if (rc == 0) {
+			assert_true(p.kv_tokens >= q.kv_tokens);
+			better += p.kv_tokens > q.kv_tokens;
+		}
+		plan_free(&p);
+		plan_free(&q);
+		fx_inv_free(&inv);
+	}
+	assert_true(better > 10);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stage_memory_llama_70b),
+		cmocka_unit_test(test_memory_split_beats_greedy),
+		cmocka_unit_test(test_memory_split_brute_force),
+		cmocka_unit_test(test_even_split_memory_figures),
+		cmocka_unit_test(test_infeasible_least_memory),
+		cmocka_unit_test(test_model_size_errors),
+		cmocka_unit_test(test_memory_order_memory_split_brute_force),
+		cmocka_unit_test(test_memory_order_even_split_brute_force),
+		cmocka_unit_test(test_memory_order_heuristic_vs_vllm),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
