@@ -65,8 +65,44 @@ bad_agent future node-future node-future \
 	'TLS handshake with 127\.0\.0\.1:[0-9]+ failed: .*(not yet valid|certificate verify failed)'
 bad_agent noclient node-noclient node-noclient \
 	'TLS handshake with 127\.0\.0\.1:[0-9]+ failed: .*(purpose|certificate verify failed)'
-# node-d's certificate, but its Hello claims node-e.
-bad_agent liar node-d node-e 'rejected .*(node-d|node-e).*(node-d|node-e)'
+# node-d's certificate, but its Hello claims node-e. ppcoord-agent checks
+# this itself and will not start, so the Hello is encoded with protoc-c and
+# sent as one frame (4-byte big-endian length, then the Envelope).
+command -v protoc-c >/dev/null || fail "protoc-c is missing: run make deps"
+protoc-c --encode=ppcoord.Envelope --proto_path="$SRC/proto" "$SRC/proto/ppcoord.proto" \
+	>"$T/hello.bin" <<-HELLO || fail "protoc-c could not encode the Hello"
+hello {
+  protocol_version: 1
+  node_id: "node-e"
+  address: "127.0.0.9"
+  workers: 8
+  agent_version: "t_tls_reject"
+  gpus { index: 0 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 1 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 2 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 3 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 4 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 5 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 6 memory_total: 85899345920 memory_free: 85899345920 }
+  gpus { index: 7 memory_total: 85899345920 memory_free: 85899345920 }
+}
+HELLO
+len=$(stat -c %s "$T/hello.bin")
+{
+	printf "\\$(printf %03o $((len >> 24 & 255)))\\$(printf %03o $((len >> 16 & 255)))"
+	printf "\\$(printf %03o $((len >> 8 & 255)))\\$(printf %03o $((len & 255)))"
+	cat "$T/hello.bin"
+} >"$T/hello.frame"
+since=$(wc -l <"$HEAD_LOG")
+{ cat "$T/hello.frame"; sleep 3; } |
+	timeout 10 openssl s_client -connect "127.0.0.1:$HEAD_PORT" -CAfile "$CERTS/ca.pem" \
+		-cert "$CERTS/node-d.pem" -key "$CERTS/node-d.key" -tls1_3 -quiet \
+		>"$T/liar.out" 2>"$T/liar.err"
+wait_for 10 "the head to reject the Hello of node-d claiming node-e" \
+	logged_since "$since" 'rejected .*(node-d|node-e).*(node-d|node-e)'
+head_log_since "$since" | grep -E 'rejected' | head -n 1
+# The Reject frame came back: its message names the certificate identity.
+grep -qa 'node-d' "$T/liar.out" || fail "no Reject naming node-d reached the client"
 
 # The good nodes kept their plan; nothing was re-placed or rerun.
 for n in node-a node-b node-c; do

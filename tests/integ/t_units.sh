@@ -49,10 +49,10 @@ PY
 # pings).
 notify_check() {
 	local name=$1 prog=$2 conf=$3 pid
-	python3 "$T/notify.py" "$T/$name.sock" 20 "$T/$name.notify" &
+	python3 "$T/notify.py" "$T/$name-notify.sock" 20 "$T/$name.notify" &
 	PIDS+=($!)
-	wait_for 5 "the notify listener for $name" test -S "$T/$name.sock"
-	NOTIFY_SOCKET="$T/$name.sock" WATCHDOG_USEC=2000000 \
+	wait_for 5 "the notify listener for $name" test -S "$T/$name-notify.sock"
+	NOTIFY_SOCKET="$T/$name-notify.sock" WATCHDOG_USEC=2000000 \
 		bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' \
 		"$prog" -d -f "$conf" >>"$T/$name.log" 2>&1 &
 	pid=$!
