@@ -3,6 +3,8 @@
  * list, the walk over every group and key (so that an unknown one is an
  * error), and typed readers that report "FILE:LINE: message".
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +131,106 @@ conf_has(struct conf_ctx *ctx, const char *path)
 	return config_lookup(ctx->cfg, path) != NULL;
 }
 
+/* Skips a string literal, a comment or an identifier that starts at p,
+ * counting newlines. Returns the end, or p when none starts there. */
+static const char *
+skip_non_number(const char *p, unsigned *line)
+{
+	const char	*q = p;
+
+	if (*q == '"') {
+		for (q++; *q != '\0' && *q != '"'; q++) {
+			if (*q == '\\' && q[1] != '\0')
+				q++;
+			else if (*q == '\n')
+				(*line)++;
+		}
+		return *q == '"' ? q + 1 : q;
+	}
+	if (*q == '#' || (q[0] == '/' && q[1] == '/')) {
+		while (*q != '\0' && *q != '\n')
+			q++;
+		return q;
+	}
+	if (q[0] == '/' && q[1] == '*') {
+		for (q += 2; *q != '\0' && !(q[0] == '*' && q[1] == '/'); q++)
+			if (*q == '\n')
+				(*line)++;
+		return *q != '\0' ? q + 2 : q;
+	}
+	if (isalpha((unsigned char)*q) || *q == '_' || *q == '*') {
+		while (isalnum((unsigned char)*q) || *q == '_' || *q == '-' ||
+		    *q == '*')
+			q++;
+		return q;
+	}
+	return p;
+}
+
+/*
+ * Copies text, appending libconfig's 64-bit suffix "L" to every integer
+ * literal outside the 32-bit range. libconfig 1.5 silently truncates such
+ * a literal to 32 bits, so "activation_reserve = 3000000000;" would read
+ * as a negative number. A literal past the 64-bit range is an error.
+ * Returns a malloc'd copy, or NULL.
+ */
+static char *
+widen_integers(struct conf_ctx *ctx, const char *text)
+{
+	const char		*p = text, *q, *start;
+	char			*out, *o;
+	unsigned		 line = 1;
+	unsigned long long	 v;
+	bool			 hex, big;
+
+	/* Each literal widened is at least 10 bytes long, so adding one
+	 * byte per 10 is enough. */
+	if ((out = malloc(strlen(text) + strlen(text) / 10 + 2)) == NULL) {
+		conf_error(ctx, 1, "out of memory");
+		return NULL;
+	}
+	o = out;
+	while (*p != '\0') {
+		q = skip_non_number(p, &line);
+		if (q != p) {
+			memcpy(o, p, (size_t)(q - p));
+			o += q - p;
+			p = q;
+			continue;
+		}
+		if (!isdigit((unsigned char)*p)) {
+			if (*p == '\n')
+				line++;
+			*o++ = *p++;
+			continue;
+		}
+
+		start = p;
+		hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+		errno = 0;
+		v = strtoull(p, (char **)&q, hex ? 16 : 10);
+		big = errno == ERANGE || v > INT64_MAX;
+		if (*q == '.' || *q == 'e' || *q == 'E') {
+			/* A float: copy it through its exponent. */
+			while (isalnum((unsigned char)*q) || *q == '.' ||
+			    ((*q == '+' || *q == '-') &&
+			    (q[-1] == 'e' || q[-1] == 'E')))
+				q++;
+		} else if (big) {
+			conf_error(ctx, line, "integer %.*s is too large",
+			    (int)(q - start), start);
+		}
+		memcpy(o, start, (size_t)(q - start));
+		o += q - start;
+		if (!big && v > INT32_MAX && *q != 'L' && *q != '.' &&
+		    *q != 'e' && *q != 'E')
+			*o++ = 'L';
+		p = q;
+	}
+	*o = '\0';
+	return out;
+}
+
 /*
  * Parses text with libconfig. A syntax error stops libconfig at the first
  * one, so it is the only error reported. Returns 0 or -1.
@@ -137,18 +239,28 @@ int
 conf_open(struct conf_ctx *ctx, config_t *cfg, const char *text,
     const char *name, struct conf_errors *errs)
 {
+	char	*wide;
+	int	 ok;
+
 	ctx->name = name;
 	ctx->cfg = cfg;
 	ctx->errs = errs;
 	ctx->failed = 0;
 
 	config_init(cfg);
-	if (config_read_string(cfg, text) == CONFIG_TRUE)
-		return 0;
-	conf_error(ctx, (unsigned)config_error_line(cfg), "%s",
-	    config_error_text(cfg) != NULL ? config_error_text(cfg) :
-	    "syntax error");
-	return -1;
+	if ((wide = widen_integers(ctx, text)) == NULL)
+		return -1;
+	ok = config_read_string(cfg, wide) == CONFIG_TRUE;
+	free(wide);
+	if (!ok) {
+		conf_error(ctx, (unsigned)config_error_line(cfg), "%s",
+		    config_error_text(cfg) != NULL ? config_error_text(cfg) :
+		    "syntax error");
+		return -1;
+	}
+	/* Errors from widen_integers stay in ctx->failed so that the rest
+	 * of the file is still checked. */
+	return 0;
 }
 
 char *
