@@ -30,6 +30,7 @@ HEAD_KEY="$CERTS/127.0.0.1.key"
 ls -l "$CERTS"
 
 HEAD_STATUS=1
+CLUSTER_NAME=demo
 HEAD_MODEL="hf_config = \"$SRC/tests/models/llama-3.1-70b.json\";"
 HEAD_PLAN='tp_size = 8;
   order = "vllm";

@@ -32,6 +32,7 @@ STATUS_PORT=""
 HEAD_EXTRA=""
 CLUSTER_EXTRA=""
 EXPECTED_NODES=3
+CLUSTER_NAME=integ
 HEAD_MODEL='layers = 80;'
 HEAD_PLAN='tp_size = 8;'
 HEAD_STATUS=0
@@ -147,7 +148,7 @@ write_head_conf() {
 	  key_file = "$HEAD_KEY";
 	};
 	cluster = {
-	  name = "integ";
+	  name = "$CLUSTER_NAME";
 	  expected_nodes = $EXPECTED_NODES;
 	  heartbeat_interval = "500ms";
 	  node_timeout = "5s";
