@@ -139,7 +139,7 @@ struct agent_conf {
 };
 
 /* The same for the agent config. TLS files default to /etc/ppcoord/ca.pem,
- * agent.pem and agent.key. */
+ * node.pem and node.key. */
 int	conf_agent_load(struct agent_conf *c, const char *path,
 	    struct conf_errors *errs);
 int	conf_agent_parse(struct agent_conf *c, const char *text,

@@ -222,8 +222,8 @@ conf_agent_parse(struct agent_conf *c, const char *text, const char *name,
 	conf_walk(&ctx, agent_groups, c);
 	conf_default(&ctx, &c->env_file, "/run/ppcoord/stage.env");
 	conf_default(&ctx, &c->tls.ca_file, "/etc/ppcoord/ca.pem");
-	conf_default(&ctx, &c->tls.cert_file, "/etc/ppcoord/agent.pem");
-	conf_default(&ctx, &c->tls.key_file, "/etc/ppcoord/agent.key");
+	conf_default(&ctx, &c->tls.cert_file, "/etc/ppcoord/node.pem");
+	conf_default(&ctx, &c->tls.key_file, "/etc/ppcoord/node.key");
 	conf_default(&ctx, &c->nvml_library, "libnvidia-ml.so.1");
 	check_agent(&ctx, c);
 	config_destroy(&cfg);

@@ -819,8 +819,8 @@ test_agent_defaults(void **state)
 	assert_int_equal(c.hook_timeout_ms, 300000);
 	assert_int_equal(c.reconnect_max_ms, 30000);
 	assert_string_equal(c.tls.ca_file, "/etc/ppcoord/ca.pem");
-	assert_string_equal(c.tls.cert_file, "/etc/ppcoord/agent.pem");
-	assert_string_equal(c.tls.key_file, "/etc/ppcoord/agent.key");
+	assert_string_equal(c.tls.cert_file, "/etc/ppcoord/node.pem");
+	assert_string_equal(c.tls.key_file, "/etc/ppcoord/node.key");
 	assert_int_equal(c.gpu_source, CONF_GPU_NVML);
 	assert_int_equal(c.workers, 0);
 	assert_string_equal(c.nvml_library, "libnvidia-ml.so.1");
