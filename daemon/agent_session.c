@@ -286,8 +286,9 @@ agent_session_read(struct agent *a)
 			    "%s", err);
 			return;
 		}
-		log_debug("received %s from head %s", wire_msg_name(env),
-		    a->target);
+		if (env->msg_case != PPCOORD__ENVELOPE__MSG_HEARTBEAT)
+			log_debug("received %s from head %s",
+			    wire_msg_name(env), a->target);
 		session_dispatch(a, env);
 		wire_free(env);
 	}

@@ -5,6 +5,16 @@
 . "$(dirname "$0")/lib.sh"
 need_bins
 make_certs
+
+# registrations_at_least NAME N: NAME's log has N "registered" lines.
+registrations_at_least() {
+	[ "$(grep -c 'registered with head' "$T/$1/agent.log")" -ge "$2" ]
+}
+
+# hook_runs_are NAME N: NAME's on_assign ran exactly N times.
+hook_runs_are() {
+	[ "$(hook_runs "$1")" = "$2" ]
+}
 command -v python3 >/dev/null || skip "python3 is needed to receive sd_notify datagrams"
 
 EXPECTED_NODES=1
@@ -51,7 +61,7 @@ head_start
 wait_for 30 "node-a assigned after the head started" all_assigned node-a
 grep -q "registered with head 127.0.0.1:$HEAD_PORT as node node-a" \
 	"$T/node-a/agent.log" || fail "no registration line in the agent log"
-wait_for 10 "on_assign to run" test "$(hook_runs node-a)" = 1
+wait_for 10 "on_assign to run" hook_runs_are node-a 1
 grep -q 'running on_assign for generation 1' "$T/node-a/agent.log" ||
 	fail "no hook start line in the agent log"
 
