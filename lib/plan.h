@@ -59,7 +59,8 @@ struct plan_config {
 	uint64_t		 min_kv_tokens;		/* default 1 */
 };
 
-/* Sets the defaults that INTERFACE.md gives for a plan_config. */
+/* Sets the defaults: no layers or nodes, order vllm, partition even,
+ * master_port 29500, u 0.9 (as in vLLM), R 1 GiB, min_kv_tokens 1. */
 void	plan_config_init(struct plan_config *cfg);
 
 /*
@@ -129,8 +130,17 @@ int	plan_copy(struct plan *dst, const struct plan *src);
 
 /*
  * Computes a plan for `inv` under `cfg`, keeping hinted nodes in place
- * where possible. Returns 0; PLAN_EINFEASIBLE with a message that names
- * the nodes, stages or numbers involved; or PLAN_ENOMEM.
+ * where possible. `out` is initialized here (an earlier content is not
+ * freed) and is empty after an error. Pins and hints of nodes absent from
+ * `inv` are ignored. When kept hints leave some node no free stages, the
+ * placement is redone without hints. Returns 0; PLAN_EINFEASIBLE with a
+ * message that names the nodes, stages or numbers involved; or
+ * PLAN_ENOMEM.
+ *
+ * Order "memory" is exact when the nodes other than pinned and hinted ones
+ * hold the same number of stages and either the partition is even or
+ * manual, or there are at most 12 such nodes; otherwise it is a heuristic.
+ * It is never worse than the vllm order, which it keeps on a tie.
  */
 int	plan_compute(const struct plan_config *cfg, const struct inv *inv,
 	    const struct plan_hint *hints, size_t nhints, struct plan *out,
@@ -148,9 +158,12 @@ int	plan_parse_partition(const char *s, uint32_t **out, size_t *n,
 void	plan_even_partition(uint32_t layers, uint32_t stages, uint32_t *out);
 
 /*
- * Memory figures of one stage with `n` layers starting at `first_layer`
- * on GPUs whose smallest memory_total is `gpu_memory`, by the memory model
- * in INTERFACE.md. is_first/is_last add the embedding and the LM head.
+ * Memory figures per GPU of one stage with `n` layers starting at
+ * `first_layer` on GPUs whose smallest memory_total is `gpu_memory`:
+ *   budget    = floor(gpu_memory * u) - R
+ *   weights   = ceil((layer bytes + E if is_first + H if is_last) / tp)
+ *   kv_tokens = floor((budget - weights) * tp / (k * n)), negative when
+ *               the weights do not fit. cfg->sizes must be set.
  */
 void	plan_stage_memory(const struct plan_config *cfg, uint64_t gpu_memory,
 	    uint32_t tp_size, uint32_t first_layer, uint32_t n, bool is_first,

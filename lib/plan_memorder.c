@@ -33,6 +33,7 @@
 /* Rounds of the heuristic's alternation and swap passes. */
 #define MO_ROUNDS	8
 #define MO_SWAP_PASSES	2
+#define MO_SWAP_PROBES	4096
 /* Plans built by the local search over whole orders. */
 #define MO_GENERIC_EVALS	64
 
@@ -344,21 +345,48 @@ mo_eval(struct mo *mo, const size_t *order, plan_i128 lower)
 }
 
 /*
+ * Swaps the nodes of slots a and b when that raises the tokens above
+ * *best, tested with one feasibility probe at *best + 1.
+ */
+static bool
+mo_try_swap(struct mo *mo, size_t *order, size_t a, size_t b,
+    plan_i128 *best, size_t *probes)
+{
+	size_t		 t;
+
+	if (mo->c->budget[order[a]] == mo->c->budget[order[b]])
+		return false;
+	(*probes)++;
+	t = order[a];
+	order[a] = order[b];
+	order[b] = t;
+	mo_apply(mo, order);
+	if (plan_mem_reach(&mo->c->mem, mo->stages, mo->budget, *best + 1,
+	    0)) {
+		*best = mo_eval(mo, order, *best + 1);
+		return true;
+	}
+	order[b] = order[a];
+	order[a] = t;
+	return false;
+}
+
+/*
  * The heuristic for many candidates under the memory split:
  * 1. Use the candidates with the largest budgets: a larger budget in the
  *    same slot never lowers any stage's tokens.
  * 2. Start from the better of those nodes in vllm order and in budget
  *    order, then alternate: the best split for the order, then the best
  *    order for that split (exact, as for the even split), while it helps.
- * 3. Swap neighbouring slots while that raises the tokens, each swap
- *    tested with one feasibility probe at the current tokens + 1.
+ * 3. Swap neighbouring slots, and the first and last slot (which also
+ *    hold the embedding and the LM head) with every other, while that
+ *    raises the tokens, at most MO_SWAP_PROBES probes of O(stages) each.
  */
 static int
 mo_heuristic(struct mo *mo, size_t *order)
 {
-	size_t		*alt, t;
+	size_t		*alt, j, round, pass, probes = 0, last = mo->nslots - 1;
 	plan_i128	 best, x, y;
-	size_t		 j, round, pass;
 	bool		 better;
 
 	if ((alt = calloc(mo->nslots, sizeof(*alt))) == NULL)
@@ -385,22 +413,14 @@ mo_heuristic(struct mo *mo, size_t *order)
 
 	for (pass = 0; pass < MO_SWAP_PASSES; pass++) {
 		better = false;
-		for (j = 0; j + 1 < mo->nslots; j++) {
-			if (mo->c->budget[order[j]] ==
-			    mo->c->budget[order[j + 1]])
-				continue;
-			t = order[j];
-			order[j] = order[j + 1];
-			order[j + 1] = t;
-			mo_apply(mo, order);
-			if (plan_mem_reach(&mo->c->mem, mo->stages, mo->budget,
-			    best + 1, 0)) {
-				best = mo_eval(mo, order, best + 1);
-				better = true;
-			} else {
-				order[j + 1] = order[j];
-				order[j] = t;
-			}
+		for (j = 0; j < last && probes < MO_SWAP_PROBES; j++) {
+			better |= mo_try_swap(mo, order, j, j + 1, &best,
+			    &probes);
+			if (j > 0)
+				better |= mo_try_swap(mo, order, 0, j, &best,
+				    &probes);
+			better |= mo_try_swap(mo, order, last, j, &best,
+			    &probes);
 		}
 		if (!better)
 			break;

@@ -126,8 +126,9 @@ ctx_stages(struct plan_ctx *c, char *err, size_t errlen)
 	c->tp = c->cfg->tp_size;
 	for (i = 0; i < c->n; i++) {
 		x = &c->inv->nodes[i];
-		if (x->workers == 0) {
-			snprintf(err, errlen, "node %s has 0 workers", x->id);
+		if (x->workers == 0 || x->workers > INV_GPUS_MAX) {
+			snprintf(err, errlen, "node %s has %u workers, expected "
+			    "1 to %u", x->id, x->workers, INV_GPUS_MAX);
 			return PLAN_EINFEASIBLE;
 		}
 		if (c->cfg->tp_size == 0 && x->workers != first->workers) {

@@ -145,17 +145,26 @@ plan_place_fixed(struct plan_ctx *c, const bool *used, uint32_t stages,
 	return 0;
 }
 
-/* The lowest first stage of `cnt` free consecutive stages, or -1. */
+/*
+ * The lowest first stage of `cnt` free consecutive stages at or after
+ * *from, or -1. Stages are only ever taken, so when no run of `cnt`
+ * starts before a stage now, none will later: *from keeps that stage per
+ * count, which keeps placing n nodes on S stages near O(S + n).
+ */
 static int64_t
-lowest_free(const int64_t *owner, uint32_t stages, uint32_t cnt)
+lowest_free(const int64_t *owner, uint32_t stages, uint32_t cnt,
+    uint32_t *from)
 {
 	uint32_t	 s, run = 0;
 
-	for (s = 0; s < stages; s++) {
+	for (s = *from; s < stages; s++) {
 		run = owner[s] < 0 ? run + 1 : 0;
-		if (run == cnt)
-			return (int64_t)s + 1 - cnt;
+		if (run == cnt) {
+			*from = s + 1 - cnt;
+			return (int64_t)*from;
+		}
 	}
+	*from = stages;
 	return -1;
 }
 
@@ -200,11 +209,12 @@ place_all(struct plan_ctx *c, const size_t *seq, const bool *used,
 {
 	bool		 use_hints = true;
 	size_t		 i, j;
-	uint32_t	 s;
+	uint32_t	 s, from[INV_GPUS_MAX + 1];
 	int64_t		 f;
 	int		 rc;
 
 again:
+	memset(from, 0, sizeof(from));
 	if ((rc = plan_place_fixed(c, used, stages, owner, use_hints, err,
 	    errlen)) != 0)
 		return rc;
@@ -218,7 +228,8 @@ again:
 		i = seq[j];
 		if (!used[i] || first[i] >= 0)
 			continue;
-		if ((f = lowest_free(owner, stages, c->count[i])) < 0) {
+		if ((f = lowest_free(owner, stages, c->count[i],
+		    &from[c->count[i]])) < 0) {
 			if (use_hints) {
 				use_hints = false;
 				goto again;

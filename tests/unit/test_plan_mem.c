@@ -587,6 +587,100 @@ test_memory_order_heuristic_vs_vllm(void **state)
 	assert_true(better > 10);
 }
 
+/* Uniform layers of 1 GiB on nodes of 1 worker with memory in GiB. */
+static void
+mo_setup_uniform(struct plan_config *cfg, struct model_sizes *ms,
+    uint64_t *w, uint32_t layers)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < layers; i++)
+		w[i] = FX_GIB + (i % 3) * FX_GIB / 4;
+	fx_sizes(ms, layers, w, 2 * FX_GIB, 3 * FX_GIB, 4096);
+	plan_config_init(cfg);
+	cfg->layers = layers;
+	cfg->sizes = ms;
+}
+
+/* Nodes of 2 and 1 stages take the local search over whole orders. */
+static void
+test_memory_order_mixed_stage_counts(void **state)
+{
+	static const struct fx_node nodes[] = {
+		{ "a", "10.0.0.1", 8, 24 * FX_GIB },
+		{ "b", "10.0.0.2", 4, 16 * FX_GIB },
+		{ "c", "10.0.0.3", 8, 80 * FX_GIB },
+		{ "d", "10.0.0.4", 4, 40 * FX_GIB },
+		{ "e", "10.0.0.5", 4, 12 * FX_GIB },
+	};
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p, q;
+	uint64_t	 w[40];
+	char		 err[PPC_ERRLEN];
+	size_t		 i;
+
+	mo_setup_uniform(&cfg, &ms, w, 40);
+	cfg.tp_size = 4;
+	cfg.expected_nodes = 4;
+	cfg.partition = PLAN_PARTITION_MEMORY;
+	fx_inv(&inv, nodes, 5);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &q, err,
+	    sizeof(err)), 0);
+	cfg.order = PLAN_ORDER_MEMORY;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), 0);
+	assert_true(p.kv_tokens > q.kv_tokens);
+	assert_int_equal(p.nnodes, 4);
+	assert_int_equal(p.nspares, 1);
+	/* The smallest node is the spare. */
+	assert_string_equal(p.spares[0].id, "e");
+	for (i = 0; i < p.nnodes; i++)
+		assert_non_null(strstr(p.nodes[i].reason, "memory order"));
+	plan_free(&p);
+	plan_free(&q);
+	fx_inv_free(&inv);
+}
+
+/* Beyond 12 candidates pins and hints still hold their stages. */
+static void
+test_memory_order_keeps_pins_and_hints(void **state)
+{
+	static const struct plan_pin pin = { "n5", 5 };
+	static const struct plan_hint hint = { "n7", 3 };
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p, q;
+	uint64_t	 w[48], seed = 99;
+	char		 err[PPC_ERRLEN];
+	size_t		 i;
+
+	mo_setup_uniform(&cfg, &ms, w, 48);
+	cfg.expected_nodes = 12;
+	cfg.partition = PLAN_PARTITION_MEMORY;
+	cfg.pins = &pin;
+	cfg.npins = 1;
+	fx_inv_uniform(&inv, 16, 1, 0);
+	for (i = 0; i < 16; i++)
+		fx_set_memory(&inv, i, fx_range(&seed, 16, 80) * FX_GIB);
+	assert_int_equal(plan_compute(&cfg, &inv, &hint, 1, &q, err,
+	    sizeof(err)), 0);
+	cfg.order = PLAN_ORDER_MEMORY;
+	assert_int_equal(plan_compute(&cfg, &inv, &hint, 1, &p, err,
+	    sizeof(err)), 0);
+	assert_true(p.kv_tokens >= q.kv_tokens);
+	assert_string_equal(p.nodes[5].id, "n5");
+	assert_true(p.nodes[5].pinned);
+	assert_string_equal(p.nodes[3].id, "n7");
+	assert_true(p.nodes[3].hinted);
+	assert_int_equal(p.nspares, 4);
+	plan_free(&p);
+	plan_free(&q);
+	fx_inv_free(&inv);
+}
+
 int
 main(void)
 {
@@ -600,6 +694,8 @@ main(void)
 		cmocka_unit_test(test_memory_order_memory_split_brute_force),
 		cmocka_unit_test(test_memory_order_even_split_brute_force),
 		cmocka_unit_test(test_memory_order_heuristic_vs_vllm),
+		cmocka_unit_test(test_memory_order_mixed_stage_counts),
+		cmocka_unit_test(test_memory_order_keeps_pins_and_hints),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
