@@ -205,3 +205,12 @@ $(BUILD)/loadgen: tests/bench/loadgen.c $(LIB_A)
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/loadgen
 	@sh tests/bench/bench.sh $(BUILD) $(N)
+
+# Planner timings on 1,024 nodes and 1,000 layers; see BENCHMARKS.md.
+.PHONY: bench-plan
+bench-plan: $(BUILD)/plan_bench
+	$(BUILD)/plan_bench
+
+$(BUILD)/plan_bench: tests/bench/plan_bench.c $(LIB_A) tests/unit/plan_fixture.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_A) \
+		$(LDFLAGS) $(LDLIBS)
