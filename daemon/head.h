@@ -181,7 +181,8 @@ void	members_init(void);
 void	members_free(void);
 void	members_hello(struct head_conn *c, const Ppcoord__Hello *hello);
 void	members_frame(struct head_node *n, const Ppcoord__Envelope *env);
-void	members_disconnected(struct head_node *n, const char *reason);
+void	members_disconnected(struct head_node *n, const char *reason,
+	    uint64_t last_rx_ms);
 void	members_sweep(uint64_t now);
 void	members_settle_expired(void);
 void	members_reload(void);

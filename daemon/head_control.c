@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,13 +58,11 @@ control_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static char *
-control_error(const char *fmt, const char *arg)
+control_error(const char *msg)
 {
-	char	 msg[CONTROL_REQUEST_MAX + 128];
 	json_t	*o;
 	char	*text;
 
-	snprintf(msg, sizeof(msg), fmt, arg);
 	if ((o = json_pack("{s:s}", "error", msg)) == NULL)
 		return NULL;
 	text = json_dumps(o, JSON_COMPACT);
@@ -75,12 +74,15 @@ control_error(const char *fmt, const char *arg)
 static char *
 control_reply(const char *req)
 {
+	char	 msg[CONTROL_REQUEST_MAX + 64];
+
 	if (strcmp(req, "status") == 0)
 		return status_json();
 	if (strcmp(req, "inventory") == 0)
 		return status_inventory_json();
-	return control_error("unknown request \"%s\"; expected \"status\" "
-	    "or \"inventory\"", req);
+	snprintf(msg, sizeof(msg), "unknown request \"%s\"; expected "
+	    "\"status\" or \"inventory\"", req);
+	return control_error(msg);
 }
 
 static void
@@ -89,7 +91,7 @@ control_respond(struct bufferevent *bev, char *text)
 	struct evbuffer	*out = bufferevent_get_output(bev);
 
 	if (text == NULL)
-		text = control_error("%s", "out of memory");
+		text = control_error("out of memory");
 	if (text != NULL) {
 		evbuffer_add(out, text, strlen(text));
 		evbuffer_add(out, "\n", 1);
@@ -116,13 +118,13 @@ control_read_cb(struct bufferevent *bev, void *arg)
 			log_warnx("control: request longer than %d bytes",
 			    CONTROL_REQUEST_MAX);
 			control_respond(bev, control_error("request longer "
-			    "than %s bytes", "256"));
+			    "than 256 bytes"));
 		}
 		return;
 	}
 	if (len >= CONTROL_REQUEST_MAX || strlen(line) != len) {
 		free(line);
-		control_respond(bev, control_error("%s", "invalid request"));
+		control_respond(bev, control_error("invalid request"));
 		return;
 	}
 	log_debug("control: request \"%s\"", line);
@@ -176,6 +178,32 @@ control_mkdir(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* True when a live process listens on the socket file: then it is not
+ * stale and must not be taken over. */
+static bool
+control_in_use(const struct sockaddr_un *sun, char *err, size_t errlen)
+{
+	int	 fd, rc, saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	saved = errno;
+	close(fd);
+	if (rc == 0) {
+		snprintf(err, errlen, "head.control_socket %s: another process "
+		    "listens on it; is a head already running?", sun->sun_path);
+		return true;
+	}
+	if (saved == EPROTOTYPE) {
+		snprintf(err, errlen, "head.control_socket %s is a socket of "
+		    "another type that a live process holds; choose another "
+		    "path", sun->sun_path);
+		return true;
+	}
+	return false;
+}
+
 /* Listens on head.control_socket, replacing a stale socket file. */
 int
 control_start(char *err, size_t errlen)
@@ -202,6 +230,8 @@ control_start(char *err, size_t errlen)
 			    "and is not a socket; remove it", path);
 			return -1;
 		}
+		if (control_in_use(&sun, err, errlen))
+			return -1;
 		if (unlink(path) == -1) {
 			snprintf(err, errlen, "cannot remove stale socket %s: "
 			    "%s", path, strerror(errno));

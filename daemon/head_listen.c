@@ -124,7 +124,7 @@ conn_close(struct head_conn *c, const char *why)
 	if (n != NULL) {
 		c->c_node = NULL;
 		n->n_conn = NULL;
-		members_disconnected(n, why);
+		members_disconnected(n, why, c->c_rx_ms);
 	}
 
 	/* Best effort close_notify so the agent sees a clean end. */
@@ -185,7 +185,7 @@ conn_reject(struct head_conn *c, Ppcoord__Reject__Reason reason,
 	if (n != NULL) {
 		c->c_node = NULL;
 		n->n_conn = NULL;
-		members_disconnected(n, "rejected");
+		members_disconnected(n, "rejected", c->c_rx_ms);
 	}
 
 	if (wire_send_reject(bufferevent_get_output(c->c_bev), reason,
@@ -283,11 +283,13 @@ conn_ssl_errors(struct bufferevent *bev, char *buf, size_t len)
 		if (ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING)
 			only_eof = false;
 		if (off < len) {
-			const char *r = ERR_reason_error_string(e);
+			const char *r = ERR_SYSTEM_ERROR(e) ?
+			    strerror(ERR_GET_REASON(e)) :
+			    ERR_reason_error_string(e);
 
-			off += (size_t)snprintf(buf + off, len - off, "%s%s",
-			    off > 0 ? ", " : "", r != NULL ? r : "unknown "
-			    "OpenSSL error");
+			if (r != NULL)
+				off += (size_t)snprintf(buf + off, len - off,
+				    "%s%s", off > 0 ? ", " : "", r);
 		}
 	}
 	if (!any && errno != 0 && errno != EAGAIN)

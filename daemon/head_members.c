@@ -905,10 +905,20 @@ members_frame(struct head_node *n, const Ppcoord__Envelope *env)
 	}
 }
 
-/* A node's connection is gone (closed, timed out or rejected). */
+/*
+ * A node's connection is gone (closed, timed out or rejected). An
+ * assigned node is lost once node_timeout has passed since its last
+ * frame: at once when it went silent, later when its connection closed,
+ * so that an agent restart or a reconnect keeps the deployment and gets
+ * the same assignment back.
+ */
 void
-members_disconnected(struct head_node *n, const char *reason)
+members_disconnected(struct head_node *n, const char *reason,
+    uint64_t last_rx_ms)
 {
+	uint64_t	 now = util_now_ms();
+	uint64_t	 lost_at = last_rx_ms + hd->h_conf->node_timeout_ms;
+
 	node_addr_unindex(n);
 	hd->h_nconnected--;
 	hd->h_metrics.leaves++;
@@ -917,6 +927,13 @@ members_disconnected(struct head_node *n, const char *reason)
 		return;
 
 	if (n->n_plan >= 0 && hd->h_state == HEAD_ACTIVE) {
+		if (lost_at > now) {
+			n->n_lost_at_ms = lost_at;
+			log_info("node %s disconnected: %s; lost unless it "
+			    "returns within %llu ms", n->n_inv.id, reason,
+			    (unsigned long long)(lost_at - now));
+			return;
+		}
 		log_warnx("node %s lost: %s", n->n_inv.id, reason);
 		members_lost_assigned(n, reason);
 		return;
@@ -927,8 +944,9 @@ members_disconnected(struct head_node *n, const char *reason)
 	members_check_quorum();
 }
 
-/* Declares restored plan nodes lost when they do not return within
- * node_timeout of the head's start, and retries a pending push. */
+/* Declares away plan nodes lost when they have not returned in time
+ * (node_timeout after their last frame, or after the head's start for a
+ * restored plan), and retries a pending push. */
 void
 members_sweep(uint64_t now)
 {
@@ -947,11 +965,11 @@ members_sweep(uint64_t now)
 			    n->n_lost_at_ms == 0 || now < n->n_lost_at_ms)
 				continue;
 			n->n_lost_at_ms = 0;
-			log_warnx("node %s lost: did not reconnect within "
-			    "%llu ms of the head's start", n->n_inv.id,
+			log_warnx("node %s lost: not reconnected within "
+			    "node_timeout (%llu ms)", n->n_inv.id,
 			    (unsigned long long)hd->h_conf->node_timeout_ms);
-			members_lost_assigned(n, "did not reconnect after "
-			    "the head restarted");
+			members_lost_assigned(n, "not reconnected within "
+			    "node_timeout");
 			again = true;
 			break;
 		}
