@@ -132,7 +132,12 @@ fuzz-replay: $(REPLAY_BIN)
 		$$t tests/fuzz/corpus/$$n tests/fuzz/regress/$$n || fail=1; \
 	done; exit $$fail
 
-integ: $(PROGRAMS) $(FAKE_NVML)
+# A hostile agent for the misuse tests in tests/integ/t_misuse_*.sh.
+$(BUILD)/tests/badpeer: tests/tools/badpeer.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS) $(LDLIBS)
+
+integ: $(PROGRAMS) $(FAKE_NVML) $(BUILD)/tests/badpeer
 	@BIN=$(CURDIR)/$(BUILD) sh tests/integ/run.sh $(INTEG_TESTS)
 
 check: deps

@@ -1,0 +1,86 @@
+#!/bin/bash
+# Bad framing from a client with a valid certificate, before and after its
+# Hello, while three healthy agents are placed: length prefixes of 4 GiB
+# and 1 MiB + 1, a frame cut short by a close, an Envelope with only an
+# unknown field, a second Hello, and a flood of 100,000 heartbeats. The
+# head closes or rejects the bad connection, logs it with the peer
+# address, stays up, and the healthy nodes keep their generation.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/misuse.sh"
+HEAD_STATUS=1
+misuse_setup
+BAD=$(cert_args node-d)
+
+case_begin "4 GiB length prefix before the Hello"
+badpeer -s len-4g $BAD -t 5
+expect_result '^closed'
+expect_log 'PEER\)?: invalid frame: frame length 4294967295 is over the limit'
+expect_healthy
+
+case_begin "1 MiB + 1 length prefix before the Hello"
+badpeer -s len-1m1 $BAD -t 5
+expect_result '^closed'
+expect_log 'PEER\)?: invalid frame: frame length 1048577 is over the limit'
+expect_healthy
+
+case_begin "4 GiB length prefix after the Hello"
+badpeer -s len-4g -j $BAD -t 5
+expect_result '^closed'
+expect_log 'node-d \(PEER\): invalid frame: frame length 4294967295'
+expect_healthy
+expect_gone node-d
+
+case_begin "1 MiB + 1 length prefix after the Hello"
+badpeer -s len-1m1 -j $BAD -t 5
+expect_result '^closed'
+expect_log 'node-d \(PEER\): invalid frame: frame length 1048577'
+expect_healthy
+expect_gone node-d
+
+case_begin "frame cut short by a close"
+badpeer -s truncated $BAD -t 5
+expect_result '^closed'
+expect_log 'PEER\)?: connection closed inside a frame'
+expect_healthy
+
+case_begin "frame cut short by a close after the Hello"
+badpeer -s truncated -j $BAD -t 5
+expect_result '^closed'
+expect_log 'node-d \(PEER\): connection closed inside a frame'
+expect_healthy
+expect_gone node-d
+
+case_begin "Envelope with only an unknown field"
+badpeer -s unknown $BAD -t 5
+expect_result '^(closed|reject)'
+expect_log 'PEER\)?: invalid frame: .*no known message'
+expect_healthy
+
+case_begin "Envelope with only an unknown field after the Hello"
+badpeer -s unknown -j $BAD -t 5
+expect_result '^(closed|reject)'
+expect_log 'node-d \(PEER\): invalid frame: .*no known message'
+expect_healthy
+expect_gone node-d
+
+case_begin "second Hello on one connection"
+badpeer -s double-hello $BAD -t 5
+expect_result '^reject unexpected_message$'
+grep -q '^received welcome' "$BP_OUT" || fail "$CASE_NAME: the first Hello got no Welcome"
+expect_log 'rejected node-d \(PEER\): unexpected_message: a second hello'
+expect_healthy
+expect_gone node-d
+
+case_begin "100,000 heartbeats as fast as possible"
+frames_before=$(metric 'ppcoord_frames_total{direction="in"}') ||
+	fail "no ppcoord_frames_total in the head's /metrics"
+badpeer -s flood -n 100000 $BAD -t 30
+grep -q '^sent 100000 heartbeats' "$BP_OUT" || fail "$CASE_NAME: the flood was cut short"
+expect_result '^open$'
+expect_log 'node node-d joined from PEER'
+wait_for 10 "the head to count the 100,000 heartbeats" \
+	metric_at_least 'ppcoord_frames_total{direction="in"}' $((frames_before + 100000))
+expect_healthy
+wait_for 10 "node-d to leave after the flood" expect_gone node-d
+
+log "every bad frame was handled"
