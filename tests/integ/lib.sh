@@ -39,6 +39,12 @@ HEAD_STATUS=0
 HEAD_CA=""
 HEAD_CERT=""
 HEAD_KEY=""
+# The address the head listens on and the agents connect to, and the
+# cluster timings. A test may change them before head_start.
+HEAD_ADDR=127.0.0.1
+HEARTBEAT_INTERVAL="500ms"
+NODE_TIMEOUT="5s"
+SETTLE_TIME="500ms"
 
 PIDS=()
 
@@ -136,7 +142,7 @@ write_head_conf() {
 	[ "$HEAD_STATUS" = 1 ] && status="status_listen = \"127.0.0.1:$STATUS_PORT\";"
 	cat >"$HEAD_CONF" <<-EOF
 	head = {
-	  listen = "127.0.0.1:$HEAD_PORT";
+	  listen = "$HEAD_ADDR:$HEAD_PORT";
 	  control_socket = "$SOCK";
 	  state_file = "$T/plan.state";
 	  $status
@@ -150,9 +156,9 @@ write_head_conf() {
 	cluster = {
 	  name = "$CLUSTER_NAME";
 	  expected_nodes = $EXPECTED_NODES;
-	  heartbeat_interval = "500ms";
-	  node_timeout = "5s";
-	  settle_time = "500ms";
+	  heartbeat_interval = "$HEARTBEAT_INTERVAL";
+	  node_timeout = "$NODE_TIMEOUT";
+	  settle_time = "$SETTLE_TIME";
 	  master_port = 29500;
 	  $CLUSTER_EXTRA
 	};
@@ -182,7 +188,7 @@ head_start() {
 		fi
 		write_head_conf
 		rm -f "$SOCK"
-		log "starting head on 127.0.0.1:$HEAD_PORT"
+		log "starting head on $HEAD_ADDR:$HEAD_PORT"
 		"$HEAD" -d -f "$HEAD_CONF" >>"$HEAD_LOG" 2>&1 &
 		HEAD_PID=$!
 		PIDS+=("$HEAD_PID")
@@ -224,7 +230,7 @@ agent_conf() {
 	chmod 755 "$d/hook.sh"
 	cat >"$d/agent.conf" <<-EOF
 	agent = {
-	  head = "127.0.0.1:$HEAD_PORT";
+	  head = "$HEAD_ADDR:$HEAD_PORT";
 	  node_id = "$node_id";
 	  advertise_address = "$addr";
 	  env_file = "$d/stage.env";
@@ -345,4 +351,95 @@ plan_env_for() {
 		$0 == "PPCOORD_NODE_ID=" node { found = 1 }
 		END { if (found) printf "%s", block }
 	' "$2" | grep -v '^PPCOORD_GENERATION=' | grep -v '^#' | grep -v '^$' | sort
+}
+
+# ---- helpers for the fault tests (t_fault_*.sh)
+
+# fault_timings HEARTBEAT_MS NODE_TIMEOUT_MS SETTLE_MS: sets the cluster
+# timings, and HB_MS and TIMEOUT_MS for the bounds a test computes.
+fault_timings() {
+	HB_MS=$1
+	TIMEOUT_MS=$2
+	HEARTBEAT_INTERVAL="${1}ms"
+	NODE_TIMEOUT="${2}ms"
+	SETTLE_TIME="${3}ms"
+}
+
+# now_ms: milliseconds since the epoch.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# env_gen NAME: the generation in NAME's environment file.
+env_gen() {
+	env_get "$T/$1/stage.env" PPCOORD_GENERATION
+}
+
+# env_placement NAME: NAME's environment file without its generation
+# line, sorted, so that two placements compare with cmp or =.
+env_placement() {
+	env_plan_part "$T/$1/stage.env"
+}
+
+# head_gen: the head's plan generation.
+head_gen() {
+	status_json | jq -r '.generation'
+}
+
+# head_state_is STATE: the head's status says waiting, settling, active
+# or revoked.
+head_state_is() {
+	[ "$(status_json | jq -r '.state')" = "$1" ]
+}
+
+# node_field NAME FIELD: one field of NAME's entry in the status JSON.
+node_field() {
+	status_json | jq -r --arg n "$1" ".nodes[] | select(.id == \$n) | .$2"
+}
+
+# node_state_is NAME STATE: the head's status shows NAME in STATE.
+node_state_is() {
+	[ "$(node_field "$1" state)" = "$2" ]
+}
+
+# converged NAME...: the head is active, and each named node is connected,
+# assigned or standby in the status, with acked_generation equal to the
+# head's generation, and its environment file holds that generation in
+# the same state.
+converged() {
+	local js gen n st
+	js=$(status_json) || return 1
+	[ "$(jq -r '.state' <<<"$js")" = active ] || return 1
+	gen=$(jq -r '.generation' <<<"$js")
+	for n in "$@"; do
+		st=$(jq -r --arg n "$n" --argjson g "$gen" \
+			'.nodes[] | select(.id == $n and .connected and .acked_generation == $g) | .state' \
+			<<<"$js")
+		case $st in
+		assigned | standby) ;;
+		*) return 1 ;;
+		esac
+		state_is "$n" "$st" || return 1
+		[ "$(env_gen "$n")" = "$gen" ] || return 1
+	done
+}
+
+# revoke_runs NAME: how many times NAME's on_revoke hook ran.
+revoke_runs() {
+	local f="$T/$1/hook.count"
+	if [ -f "$f" ]; then
+		grep -c '^revoke ' "$f"
+	else
+		echo 0
+	fi
+}
+
+# log_count FILE PATTERN: how many lines of FILE match the extended
+# regular expression PATTERN (0 when the file is missing).
+log_count() {
+	if [ -f "$1" ]; then
+		grep -c -E -- "$2" "$1" || true
+	else
+		echo 0
+	fi
 }
