@@ -128,10 +128,10 @@ plan_copy(struct plan *dst, const struct plan *src)
 }
 
 /*
- * vLLM's get_pp_indices (vllm/distributed/utils.py, v0.8 and later):
- * layers / stages each, and the remainder adds one layer to stages
- * stages - 2, stages - 3, ..., so the last stage, which also holds the
- * LM head, gets none.
+ * vLLM's get_pp_indices (vllm/distributed/utils.py): layers / stages
+ * each, and the remainder adds one layer to stages stages - 2,
+ * stages - 3, ..., so the last stage, which also has the final norm and
+ * the LM head, gets none.
  */
 void
 plan_even_partition(uint32_t layers, uint32_t stages, uint32_t *out)
@@ -276,28 +276,32 @@ compute_memory_order(struct plan_ctx *c, size_t *seq, struct plan *out,
     char *err, size_t errlen)
 {
 	struct plan	 alt;
-	char		 aerr[PPC_ERRLEN];
+	char		 aerr[PPC_ERRLEN], (*vwhy)[192];
 	size_t		 i;
 	int		 rc, arc;
 
-	if ((rc = plan_memory_order(c, seq)) != 0)
+	/* Keep the vllm reasons, which plan_memory_order replaces. */
+	if ((vwhy = calloc(c->n, sizeof(*vwhy))) == NULL)
+		return PLAN_ENOMEM;
+	memcpy(vwhy, c->why, c->n * sizeof(*vwhy));
+	if ((rc = plan_memory_order(c, seq)) != 0) {
+		free(vwhy);
 		return rc;
+	}
 	plan_init(&alt);
 	arc = plan_build(c, c->vllm, &alt, aerr, sizeof(aerr));
 	rc = plan_build(c, seq, out, err, errlen);
 	if (arc == 0 && (rc != 0 || alt.kv_tokens >= out->kv_tokens)) {
-		/* Rebuild with reasons that say why the vllm order won. */
-		for (i = 0; i < c->n; i++) {
-			char	 tmp[192];
-
-			snprintf(tmp, sizeof(tmp), "memory order: no order "
-			    "found gives more KV cache than the %s", c->why[i]);
-			memcpy(c->why[i], tmp, sizeof(tmp));
-		}
+		/* Rebuild so that each reason says the vllm order won. */
+		for (i = 0; i < c->n; i++)
+			snprintf(c->why[i], sizeof(c->why[i]), "memory order "
+			    "kept the vllm order, as no order found gives more "
+			    "KV cache; %s", vwhy[i]);
 		memcpy(seq, c->vllm, c->n * sizeof(*seq));
 		rc = plan_build(c, seq, out, err, errlen);
 	}
 	plan_free(&alt);
+	free(vwhy);
 	return rc;
 }
 

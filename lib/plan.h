@@ -138,9 +138,10 @@ int	plan_copy(struct plan *dst, const struct plan *src);
  * PLAN_ENOMEM.
  *
  * Order "memory" is exact when the nodes other than pinned and hinted ones
- * hold the same number of stages and either the partition is even or
- * manual, or there are at most 12 such nodes; otherwise it is a heuristic.
- * It is never worse than the vllm order, which it keeps on a tie.
+ * have the same number of stages and the partition is even or manual.
+ * It is also exact under the memory partition with at most 12 such nodes.
+ * Other cases use a heuristic. The result is never worse than the vllm
+ * order, which is kept on a tie.
  */
 int	plan_compute(const struct plan_config *cfg, const struct inv *inv,
 	    const struct plan_hint *hints, size_t nhints, struct plan *out,
@@ -167,7 +168,8 @@ void	plan_even_partition(uint32_t layers, uint32_t stages, uint32_t *out);
  */
 void	plan_stage_memory(const struct plan_config *cfg, uint64_t gpu_memory,
 	    uint32_t tp_size, uint32_t first_layer, uint32_t n, bool is_first,
-	    bool is_last, int64_t *budget, uint64_t *weights, int64_t *kv_tokens);
+	    bool is_last, int64_t *budget, uint64_t *weights,
+	    int64_t *kv_tokens);
 
 /*
  * Fills the memory figures of every stage of `p` for the layer split

@@ -35,7 +35,7 @@ struct plan_mem {
 	uint64_t	 head;		/* H */
 	uint64_t	 kv;		/* k */
 	uint64_t	*prefix;	/* layers + 1 prefix sums of w */
-	uint64_t	*rmq;		/* levels * layers: max w of [i, i + 2^l) */
+	uint64_t	*rmq;		/* levels * layers: max of w[i, i + 2^l) */
 	uint32_t	 levels;
 	struct plan_ivl	*cur;		/* scratch, layers + 2 intervals each */
 	struct plan_ivl	*next;
@@ -53,12 +53,12 @@ struct plan_ctx {
 	int64_t			*pin;		/* pinned first stage or -1 */
 	int64_t			*hint;		/* hinted first stage or -1 */
 	size_t			 npinned;
-	size_t			*vllm;		/* inventory indices in vllm order */
-	size_t			*vrank;		/* position of each node in vllm */
-	size_t			*byid;		/* inventory indices sorted by id */
-	bool			*kept;		/* hinted node kept at its stage */
-	int64_t			*budget;	/* budget_s per node, with sizes */
-	uint64_t		*minmem;	/* least memory_total per node */
+	size_t			*vllm;		/* indices in vllm order */
+	size_t			*vrank;		/* position in vllm order */
+	size_t			*byid;		/* indices sorted by id */
+	bool			*kept;		/* hinted node kept in place */
+	int64_t			*budget;	/* budget_s, with sizes */
+	uint64_t		*minmem;	/* minimum memory_total */
 	bool			 have_mem;
 	struct plan_mem		 mem;
 	char			(*why)[192];	/* policy reason per node */

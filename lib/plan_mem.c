@@ -1,6 +1,6 @@
 /*
  * The memory model of the planner: each stage's budget, weights and KV
- * cache tokens, the memory-aware layer split, and the error that says how
+ * cache tokens, the memory-aware layer split, and the error that reports how
  * far an infeasible plan is from fitting.
  *
  * For stage s with layers [a, b) on GPUs whose smallest memory_total is M:
@@ -46,7 +46,7 @@ clamp_i64(plan_i128 v)
 	return (int64_t)v;
 }
 
-/* floor(memory * u) is computed in double, as vLLM computes it in Python. */
+/* floor(memory * u) is computed in double, as a Python float product is. */
 int64_t
 plan_mem_budget(const struct plan_config *cfg, uint64_t memory)
 {
@@ -181,8 +181,8 @@ mem_extra(const struct plan_mem *m, uint32_t stages, uint32_t s)
 	return (s == 0 ? m->embedding : 0) + (s == stages - 1 ? m->head : 0);
 }
 
-/* Whether stage s with layers [a, b) holds `tokens` with `slack` extra
- * bytes per GPU. */
+/* Whether a stage with layers [a, b) has room for `tokens` KV tokens when
+ * given `slack` extra bytes per GPU. */
 static bool
 mem_fits(const struct plan_mem *m, uint64_t extra, int64_t budget,
     plan_i128 tokens, plan_i128 slack, uint32_t a, uint32_t b)
@@ -221,7 +221,7 @@ mem_max_end(const struct plan_mem *m, uint64_t extra, int64_t budget,
 	if (a >= cap || !mem_fits(m, extra, budget, tokens, slack, a, a + 1))
 		return a;
 
-	/* Gallop, because a stage usually holds few layers. */
+	/* Gallop, because a stage usually has few layers. */
 	ok = a + 1;
 	step = 1;
 	for (;;) {
@@ -261,7 +261,7 @@ ivl_add(struct plan_ivl *out, size_t n, uint32_t lo, uint32_t hi)
 
 /*
  * Propagates the set of reachable stage boundaries through stage s: `in`
- * holds the positions where stage s may start, `out` receives those where
+ * contains the positions where stage s may start, `out` receives those where
  * it may end. A position p is reachable exactly when the stage fits from
  * the largest reachable start below p, since a later start only shortens
  * the range. So p inside a run of starts needs only layer p - 1 to fit
@@ -474,7 +474,7 @@ plan_mem_closest(struct plan_mem *m, uint32_t stages, const int64_t *budget,
 	    0 : -1;
 }
 
-/* The least memory_total whose budget reaches `need` bytes. */
+/* The minimum memory_total whose budget reaches `need` bytes. */
 static uint64_t
 mem_least_memory(const struct plan_config *cfg, plan_i128 need)
 {
@@ -539,7 +539,7 @@ mem_shortfall(const struct plan_config *cfg, const struct plan *p,
 /*
  * Fills the memory figures of p for its layer split and checks that every
  * stage fits. An infeasible plan is an error naming the stage that is
- * shortest of memory. `best_split` says the split was already the one
+ * shortest of memory. `best_split` means the split was already the one
  * closest to fitting. Returns 0 or PLAN_EINFEASIBLE.
  */
 int

@@ -4,7 +4,7 @@
  * hinted nodes that keep their stages stay where they are; the other used
  * nodes ("candidates") fill the remaining stage slots.
  *
- * When every candidate holds the same number of stages, the slots are
+ * When every candidate has the same number of stages, the slots are
  * fixed stage ranges and the search is over which candidate takes which
  * slot:
  * - even and manual split: the split does not depend on the order, and a
@@ -44,7 +44,7 @@ struct mo {
 	size_t		 nslots;
 	size_t		*cand;		/* candidates in vllm order */
 	size_t		 ncand;
-	size_t		*top;		/* candidates by budget, largest first */
+	size_t		*top;		/* candidates, largest budget first */
 	int64_t		*owner;		/* fixed node per stage, or -1 */
 	int64_t		*budget;	/* per stage; slot stages set per try */
 	uint32_t	*slot;		/* first stage of each slot */

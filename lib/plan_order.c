@@ -127,8 +127,8 @@ ctx_stages(struct plan_ctx *c, char *err, size_t errlen)
 	for (i = 0; i < c->n; i++) {
 		x = &c->inv->nodes[i];
 		if (x->workers == 0 || x->workers > INV_GPUS_MAX) {
-			snprintf(err, errlen, "node %s has %u workers, expected "
-			    "1 to %u", x->id, x->workers, INV_GPUS_MAX);
+			snprintf(err, errlen, "node %s has %u workers, "
+			    "expected 1 to %u", x->id, x->workers, INV_GPUS_MAX);
 			return PLAN_EINFEASIBLE;
 		}
 		if (c->cfg->tp_size == 0 && x->workers != first->workers) {
@@ -146,8 +146,8 @@ ctx_stages(struct plan_ctx *c, char *err, size_t errlen)
 	for (i = 0; i < c->n; i++) {
 		x = &c->inv->nodes[i];
 		if (x->workers % c->tp != 0) {
-			snprintf(err, errlen, "node %s has %u workers, which is "
-			    "not a multiple of plan.tp_size %u", x->id,
+			snprintf(err, errlen, "node %s has %u workers, which "
+			    "is not a multiple of plan.tp_size %u", x->id,
 			    x->workers, c->tp);
 			return PLAN_EINFEASIBLE;
 		}
@@ -207,8 +207,9 @@ ctx_vllm(struct plan_ctx *c)
 			    "vllm order: driver node (plan.driver) first");
 		else
 			snprintf(c->why[c->vllm[i]], sizeof(c->why[0]),
-			    "vllm order %zu: %u workers, then address %s "
-			    "compared as a string", i, x->workers, x->address);
+			    "vllm order position %zu: sorted by worker count "
+			    "(%u), then by address %s as a string", i + 1,
+			    x->workers, x->address);
 	}
 }
 
@@ -319,8 +320,8 @@ plan_order_listed(struct plan_ctx *c, size_t *seq)
 			continue;
 		taken[i] = true;
 		seq[k++] = i;
-		snprintf(c->why[i], sizeof(c->why[0]), "listed order: entry %zu "
-		    "of plan.nodes", j);
+		snprintf(c->why[i], sizeof(c->why[0]), "listed order: entry "
+		    "%zu of plan.nodes", j + 1);
 	}
 	for (j = 0; j < c->n; j++) {
 		i = c->vllm[j];

@@ -54,7 +54,7 @@ plan_select(struct plan_ctx *c, const size_t *seq, bool *used, char *err,
 	return 0;
 }
 
-/* Names the node that holds stage s, for errors. */
+/* The id of the node on stage s, for errors. */
 static const char *
 owner_id(const struct plan_ctx *c, const int64_t *owner, uint32_t s)
 {
@@ -168,7 +168,7 @@ lowest_free(const int64_t *owner, uint32_t stages, uint32_t cnt,
 	return -1;
 }
 
-/* Explains why node i fits nowhere: the free stages and who holds the rest. */
+/* Explains why node i fits nowhere: the free stages and the pinned nodes. */
 static void
 fit_error(const struct plan_ctx *c, size_t i, const int64_t *owner,
     uint32_t stages, char *err, size_t errlen)

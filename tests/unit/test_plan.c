@@ -373,7 +373,8 @@ test_hints_keep_places(void **state)
 		plan_config_init(&cfg);
 		cfg.layers = 80;
 		if (cases[i].pin != NULL) {
-			snprintf(pin.node, sizeof(pin.node), "%s", cases[i].pin);
+			snprintf(pin.node, sizeof(pin.node), "%s",
+			    cases[i].pin);
 			pin.stage = 0;
 			cfg.pins = &pin;
 			cfg.npins = 1;

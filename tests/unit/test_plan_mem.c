@@ -569,7 +569,8 @@ test_memory_order_heuristic_vs_vllm(void **state)
 		cfg.partition = parts[i % 2];
 		fx_inv_uniform(&inv, 20, 1, 0);
 		for (j = 0; j < 20; j++)
-			fx_set_memory(&inv, j, fx_range(&seed, 12, 40) * FX_GIB);
+			fx_set_memory(&inv, j,
+			    fx_range(&seed, 12, 40) * FX_GIB);
 		rc = plan_compute(&cfg, &inv, NULL, 0, &q, err, sizeof(err));
 		cfg.order = PLAN_ORDER_MEMORY;
 		assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
