@@ -1,7 +1,9 @@
 /*
  * Times plan_compute for every order and partition policy on an inventory
  * of 1,024 nodes (8 GPUs each, memory_total between 40 and 141 GiB) and a
- * model of 1,000 layers of uneven weight. Run with `make bench-plan`.
+ * model of 1,000 layers of uneven weight, using 512 and 1,000 of the
+ * nodes. Then times the exact memory order, on 12 of those nodes. Run
+ * with `make bench-plan`.
  *
  *   plan_bench [RUNS]    RUNS per policy, default 7; prints the median
  *                        and the fastest run in milliseconds.
@@ -146,6 +148,23 @@ main(int argc, char *argv[])
 					return 1;
 			}
 		}
+	}
+	fx_inv_free(&inv);
+
+	/* The exact search over subsets at its largest size. */
+	fx_inv_uniform(&inv, 12, 8, 0);
+	for (i = 0; i < 12; i++)
+		fx_set_memory(&inv, i, gpu_gib[fx_range(&seed, 0, 4)] * FX_GIB);
+	for (q = 0; q < 3; q += 2) {
+		plan_config_init(&cfg);
+		cfg.layers = BENCH_LAYERS;
+		cfg.sizes = &ms;
+		cfg.order = PLAN_ORDER_MEMORY;
+		cfg.partition = parts[q];
+		snprintf(label, sizeof(label), "memory/%s, 12 nodes",
+		    plan_partition_name(parts[q]));
+		if (bench_one(&cfg, &inv, runs, label) != 0)
+			return 1;
 	}
 	fx_inv_free(&inv);
 	free(w);
