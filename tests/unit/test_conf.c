@@ -350,6 +350,12 @@ test_syntax_error_line(void **state)
 	expect_head_error("cluster = { expected_nodes = 3; };\n"
 	    "cluster = { expected_nodes = 4; };\n", CONF_SCOPE_HEAD,
 	    "head.conf:2: ");
+	expect_head_error(MINIMAL "plan = { driver = \"a; };\n\n",
+	    CONF_SCOPE_HEAD, "head.conf:3: a string runs to the end of the "
+	    "file; close it");
+	expect_head_error(MINIMAL "plan = { driver = \"a\\\"\n\"; };\n"
+	    "/* x\n", CONF_SCOPE_HEAD, "head.conf:5: a comment runs to the "
+	    "end of the file");
 }
 
 static void
