@@ -417,6 +417,15 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		conn_connect_next(a);
 		return;
 	}
+	/* With TLS 1.3 the head checks this node's certificate after the
+	 * agent's handshake is done, and a close it sends then can arrive as
+	 * a plain close or a reset instead of an alert. */
+	if (a->state == AGENT_HELLO_SENT && !tls_error) {
+		agent_conn_lost(a, true, "%s before Welcome; the head may have "
+		    "rejected this node's certificate, and its log says why",
+		    why);
+		return;
+	}
 	if (eof && a->state != AGENT_REGISTERED) {
 		agent_conn_lost(a, true, "%s before Welcome", why);
 		return;
