@@ -56,7 +56,8 @@ log() {
 dump_logs() {
 	local f
 	for f in "$T"/*.log "$T"/*/agent.log; do
-		[ -f "$f" ] || continue
+		# run.sh writes the test's own output to test.log.
+		[ -f "$f" ] && [ "${f##*/}" != test.log ] || continue
 		echo "---- ${f#"$T"/} (last 80 lines)"
 		tail -n 80 "$f"
 	done

@@ -66,3 +66,16 @@ for n in node-a node-b node-c; do
 	[ "$runs" = 1 ] || fail "$n: on_assign ran $runs times, expected once"
 done
 log "placement matches ppcoordctl plan"
+
+# The example vLLM wrapper turns each file into the node's vllm command line.
+for n in node-a node-b node-c; do
+	cmd=$(env -i PATH="$PATH" VLLM=echo VLLM_MODEL=model sh -c \
+		'set -a; . "$1"; set +a; exec sh "$2"' sh "$T/$n/stage.env" "$SRC/conf/vllm-stage.sh") ||
+		fail "$n: conf/vllm-stage.sh failed"
+	log "$n: vllm $cmd"
+	rank=$(env_get "$T/$n/stage.env" PPCOORD_NODE_RANK)
+	want="serve model --pipeline-parallel-size 4 --tensor-parallel-size 4 --nnodes 3"
+	want="$want --node-rank $rank --master-addr 127.0.0.3 --master-port 29500"
+	[ "$rank" = 0 ] || want="$want --headless"
+	[ "$cmd" = "$want" ] || fail "$n: vllm command is '$cmd', expected '$want'"
+done
