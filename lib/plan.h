@@ -174,6 +174,8 @@ void	plan_stage_memory(const struct plan_config *cfg, uint64_t gpu_memory,
 /*
  * Fills the memory figures of every stage of `p` for the layer split
  * `partition` (p->num_stages entries), and returns the plan's kv_tokens.
+ * Each node is looked up by inv_index, and one outside `inv` counts as
+ * 0 bytes of GPU memory. Returns INT64_MIN when cfg->sizes is NULL.
  * Used for the plan itself and for --explain's even-split comparison.
  */
 int64_t	plan_fill_memory(const struct plan_config *cfg, const struct inv *inv,

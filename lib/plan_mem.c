@@ -502,16 +502,26 @@ plan_fill_memory(const struct plan_config *cfg, const struct inv *inv,
 {
 	const struct plan_node *pn;
 	uint32_t	 s, first = 0;
+	uint64_t	 mem;
 	int64_t		 min = INT64_MAX;
 
+	if (cfg->sizes == NULL)
+		return INT64_MIN;
 	for (s = 0; s < p->num_stages; s++) {
 		stages[s].stage = s;
 		stages[s].node = p->stages[s].node;
 		stages[s].first_layer = first;
 		stages[s].end_layer = first + partition[s];
-		pn = &p->nodes[p->stages[s].node];
-		plan_stage_memory(cfg, inv_node_min_memory(
-		    &inv->nodes[pn->inv_index]), p->tp_size, first,
+
+		/* A node missing from inv counts as having no GPU memory. */
+		mem = 0;
+		if (p->stages[s].node < p->nnodes) {
+			pn = &p->nodes[p->stages[s].node];
+			if (pn->inv_index < inv->nnodes)
+				mem = inv_node_min_memory(
+				    &inv->nodes[pn->inv_index]);
+		}
+		plan_stage_memory(cfg, mem, p->tp_size, first,
 		    partition[s], s == 0, s == p->num_stages - 1,
 		    &stages[s].budget_bytes, &stages[s].weight_bytes,
 		    &stages[s].kv_tokens);

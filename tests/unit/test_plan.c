@@ -712,6 +712,60 @@ test_memory_policies_need_sizes(void **state)
 }
 
 static void
+test_config_errors(void **state)
+{
+	static const struct plan_pin pins[] = { { "gpu-a", 0 },
+	    { "gpu-b", 1 } };
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[80] = { 0 };
+	char		 err[PPC_ERRLEN];
+
+	fx_inv(&inv, three, 3);
+	memset(&ms, 0, sizeof(ms));
+	ms.layers = 80;
+	ms.layer_bytes = w;
+	ms.kv_bytes_per_token = 1;
+
+	plan_config_init(&cfg);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_mentions(err, "model.layers is 0", NULL);
+
+	cfg.layers = 80;
+	cfg.expected_nodes = 1;
+	cfg.pins = pins;
+	cfg.npins = 2;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_mentions(err, "2 nodes are pinned", "expected_nodes is 1",
+	    NULL);
+
+	plan_config_init(&cfg);
+	cfg.layers = 80;
+	cfg.sizes = &ms;
+	cfg.min_kv_tokens = 1ULL << 41;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_mentions(err, "plan.min_kv_tokens is 2199023255552", NULL);
+
+	cfg.min_kv_tokens = 1;
+	cfg.activation_reserve = 1ULL << 50;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_mentions(err, "plan.activation_reserve", NULL);
+
+	cfg.activation_reserve = 1ULL << 30;
+	inv.nodes[1].workers = 0;
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_mentions(err, "node gpu-b has 0 workers", NULL);
+	fx_inv_free(&inv);
+}
+
+static void
 test_large_cluster_vllm(void **state)
 {
 	struct plan_config cfg;
@@ -762,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_plan_copy_is_deep),
 		cmocka_unit_test(test_memory_policies_need_sizes),
+		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_large_cluster_vllm),
 	};
 
