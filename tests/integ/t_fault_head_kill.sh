@@ -1,0 +1,69 @@
+#!/bin/bash
+# kill -9 of the head while the agents run, then a restart: the head
+# restores the plan from its state file, and every agent ends with the
+# same generation, the same environment file and no hook run twice. The
+# spare stays a spare. Two rounds: one after the agents have noticed the
+# loss, and one that restarts the head at once.
+. "$(dirname "$0")/lib.sh"
+need_bins
+need_jq
+make_certs
+
+fault_timings 200 1000 200
+NODES="node-a node-b node-c node-d"
+
+EXPECTED_NODES=3
+head_start
+i=2
+for n in $NODES; do
+	agent_conf "$n" "127.0.0.$i" 8 "80 GiB" 'reconnect_max = "300ms";'
+	agent_start "$n"
+	i=$((i + 1))
+done
+# shellcheck disable=SC2086
+wait_for 20 "the first plan with a spare" converged $NODES
+state_is node-d standby || fail "node-d is not the spare"
+gen=$(head_gen)
+sleep 0.5	# let the hooks finish before counting them
+declare -A runs revokes
+for n in $NODES; do
+	cp "$T/$n/stage.env" "$T/$n.env.before"
+	runs[$n]=$(hook_runs "$n")
+	revokes[$n]=$(revoke_runs "$n")
+done
+
+for round in 1 2; do
+	restarts=$(log_count "$HEAD_LOG" 'starting ppcoord-head')
+	log "round $round: kill -9 of the head (pid $HEAD_PID)"
+	kill -KILL "$HEAD_PID"
+	wait "$HEAD_PID" 2>/dev/null
+	HEAD_PID=""
+	if [ "$round" = 1 ]; then
+		wait_for 10 "node-a to notice the head is gone" \
+			test "$(log_count "$T/node-a/agent.log" 'lost connection to head')" -ge 1
+		sleep 1	# several failed connection attempts
+	fi
+	head_start
+	[ "$(log_count "$HEAD_LOG" 'starting ppcoord-head')" -gt "$restarts" ] ||
+		fail "the head did not restart"
+	grep -q "restored plan generation $gen" "$HEAD_LOG" ||
+		fail "the restarted head did not restore generation $gen from its state file"
+	# shellcheck disable=SC2086
+	wait_for 20 "every agent to reconnect and acknowledge" converged $NODES
+	sleep 1	# a late push or hook would show by now
+	# shellcheck disable=SC2086
+	converged $NODES || fail "the cluster did not stay converged after the restart"
+	[ "$(head_gen)" = "$gen" ] ||
+		fail "round $round: the restarted head is at generation $(head_gen), expected $gen"
+	for n in $NODES; do
+		cmp -s "$T/$n/stage.env" "$T/$n.env.before" ||
+			fail "round $round: $n's environment file changed: $(diff "$T/$n.env.before" "$T/$n/stage.env")"
+		[ "$(hook_runs "$n")" = "${runs[$n]}" ] ||
+			fail "round $round: on_assign ran again on $n"
+		[ "$(revoke_runs "$n")" = "${revokes[$n]}" ] ||
+			fail "round $round: on_revoke ran on $n"
+	done
+	grep -q 'revoked' "$HEAD_LOG" && fail "the head revoked a plan across its restart"
+	log "round $round: generation $gen, same files, no hook reran"
+done
+log "the agents kept their places across two kill -9 of the head"
