@@ -48,6 +48,7 @@
 #define BP_MAX_CONNS		4000		/* slowloris and conns */
 #define BP_READ_SLICE_MS	100
 #define BP_FLOOD_BATCH		1000		/* heartbeats per write */
+#define BP_SETTLE_MS		300		/* read after the handshake */
 
 enum bp_scenario {
 	BP_PLAINTEXT,
@@ -361,13 +362,29 @@ tcp_connect(void)
 	return fd;
 }
 
+/* OpenSSL 3.0's SSL_alert_desc_string_long names no TLS 1.3 alert. */
+static const char *
+alert_name(int code)
+{
+	switch (code) {
+	case 109:
+		return "missing extension";
+	case 116:
+		return "certificate required";
+	case 120:
+		return "no application protocol";
+	default:
+		return SSL_alert_desc_string_long(code);
+	}
+}
+
 static void
 info_cb(const SSL *ssl, int where, int ret)
 {
 	(void)ssl;
-	if (where & SSL_CB_READ_ALERT)
+	if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT)
 		snprintf(bp_alert, sizeof(bp_alert), "%s",
-		    SSL_alert_desc_string_long(ret));
+		    alert_name(ret & 0xff));
 }
 
 static void
@@ -447,6 +464,41 @@ result_closed(const char *when)
 }
 
 /*
+ * Reads for BP_SETTLE_MS after the handshake. A TLS 1.3 server checks the
+ * client certificate after the client has finished, so its alert arrives
+ * now; sending first would make the head close with unread data, and the
+ * reset that follows discards the alert. Returns 0, or -1 after printing
+ * the result when the head ended the connection.
+ */
+static int
+conn_settle(struct bp_conn *c)
+{
+	uint64_t	 until = now_ms() + BP_SETTLE_MS;
+	size_t		 got;
+	int		 rc, e;
+
+	while (now_ms() < until) {
+		ERR_clear_error();
+		errno = 0;
+		rc = SSL_read_ex(c->ssl, c->buf + c->len,
+		    WIRE_FRAME_MAX + WIRE_HEADER_LEN - c->len, &got);
+		if (rc == 1) {
+			c->len += got;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, rc);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			continue;
+		if (e == SSL_ERROR_SYSCALL && errno != 0)
+			printf("read: %s\n", strerror(errno));
+		print_ssl_errors("read");
+		result_closed("after the handshake");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Connects and performs the TLS handshake. Returns 0, or -1 after
  * printing the result (an alert or a close) when the handshake failed,
  * or -2 when no TCP connection could be made.
@@ -487,6 +539,8 @@ conn_open(struct bp_conn *c)
 	}
 	printf("handshake done: %s, %s\n", SSL_get_version(c->ssl),
 	    SSL_get_cipher_name(c->ssl));
+	if (!bp_multi)
+		return conn_settle(c);
 	return 0;
 }
 
@@ -773,7 +827,7 @@ run_raw(const char *payload)
 	printf("received %zu bytes\n", got);
 	/* A TLS alert record: type 21, version, length 2, level, code. */
 	if (got >= 7 && buf[0] == 21)
-		result("alert %s", SSL_alert_desc_string_long(buf[6]));
+		result("alert %s", alert_name(buf[6]));
 	else if (got > 0 && buf[0] == 'H')
 		result("http answer");
 	else if (expired())
