@@ -42,7 +42,7 @@ agent_assign_init(struct agent *a)
 	if (a->held.state == STAGE_NONE)
 		log_info("no environment file %s yet", a->conf->env_file);
 	else
-		log_info("environment file %s holds generation %llu, state %s",
+		log_info("environment file %s contains generation %llu, state %s",
 		    a->conf->env_file, (unsigned long long)a->held.generation,
 		    envfile_state_name(a->held.state));
 }

@@ -261,7 +261,7 @@ conn_retry_cb(evutil_socket_t fd, short events, void *arg)
 	conn_connect_next(a);
 }
 
-/* Formats a socket address as "IP" or "[IPv6]" with ":port" if asked. */
+/* Formats the IP address of a socket address as a numeric string. */
 static void
 conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -293,9 +293,9 @@ conn_connect_next(struct agent *a)
 		    err);
 		return;
 	}
-	/* OpenSSL 3 reports a close without close_notify as an error, which
-	 * libevent 2.1 then passes on as one; with this option it is an end
-	 * of stream, and the session checks that it fell between frames. */
+	/* OpenSSL 3 reports a close without close_notify as an error, and
+	 * libevent 2.1 passes it on as one. With this option it is an end of
+	 * stream, and the session checks that it fell between frames. */
 	SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (tls_client_set_host(ssl, a->target_host, err, sizeof(err)) ==
 	    -1) {
@@ -352,8 +352,8 @@ conn_describe(struct agent *a, short events, int sockerr, char *buf,
 	*tls_error = false;
 	buf[0] = '\0';
 	while ((e = bufferevent_get_openssl_error(a->bev)) != 0) {
-		/* libevent 2.1 queues SSL_get_error()'s code as well; for
-		 * SSL_ERROR_SYSCALL the socket error says what happened. */
+		/* libevent 2.1 also queues the SSL_get_error() code. For
+		 * SSL_ERROR_SYSCALL, the socket error gives the cause. */
 		if (ERR_GET_LIB(e) == 0) {
 			if (e == SSL_ERROR_SYSCALL && sockerr == 0)
 				*eof = true;

@@ -21,7 +21,8 @@
 
 #include "agent.h"
 
-/* Longest command line shown in a log line; longer ones end in "...". */
+/* Maximum length of a command line in a log line; longer ones end in
+ * "...". */
 #define HOOK_CMDLINE_MAX	512
 
 extern char **environ;

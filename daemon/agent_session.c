@@ -2,7 +2,7 @@
  * An established connection to the head. After the TLS handshake the agent
  * sends Hello. With TLS 1.3 the client's handshake completes before the
  * head has checked the client certificate, so a rejected certificate shows
- * up only as an alert at the first read; the agent therefore counts as
+ * up only as an alert at the first read. The agent therefore counts as
  * registered only once it has read the head's Welcome. From then on it
  * sends a Heartbeat every heartbeat interval and closes the connection when
  * nothing has arrived from the head for the node timeout.
