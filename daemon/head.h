@@ -149,6 +149,7 @@ struct head {
 
 	enum head_state		 h_state;
 	uint64_t		 h_generation;
+	uint64_t		 h_max_held_gen;	/* highest Hello.held_generation */
 	bool			 h_have_plan;	/* h_plan valid (maybe revoked) */
 	struct plan		 h_plan;
 	struct inv		 h_plan_inv;	/* the inventory of h_plan */

@@ -29,6 +29,10 @@
 /* Spare candidates tried after a loss; each try is one plan_compute. */
 #define MEMBERS_TAKEOVER_TRIES	16
 
+/* Largest generation taken from an agent's Hello: exact in JSON numbers,
+ * so that a bogus value cannot wrap the counter. */
+#define MEMBERS_GENERATION_MAX	(1ULL << 53)
+
 /* Late joiners queue behind the spares the plan itself ordered. */
 #define MEMBERS_LATE_SPARE_SEQ	(1ULL << 32)
 
@@ -410,8 +414,13 @@ static void
 members_commit(struct plan *np, struct inv *inv, bool new_generation,
     const char *why)
 {
-	if (new_generation)
+	/* Agents may hold a higher generation when the state file was
+	 * lost; generations must never go back from their view. */
+	if (new_generation) {
+		if (hd->h_generation < hd->h_max_held_gen)
+			hd->h_generation = hd->h_max_held_gen;
 		hd->h_generation++;
+	}
 	np->generation = hd->h_generation;
 
 	plan_free(&hd->h_plan);
@@ -858,6 +867,9 @@ members_hello(struct head_conn *c, const Ppcoord__Hello *h)
 	}
 	changed = members_attach(n, c, &ni) && !fresh;
 	hd->h_metrics.joins++;
+	if (h->has_held_generation && h->held_generation > hd->h_max_held_gen &&
+	    h->held_generation <= MEMBERS_GENERATION_MAX)
+		hd->h_max_held_gen = h->held_generation;
 
 	if (wire_send_welcome(bufferevent_get_output(c->c_bev), n->n_inv.id,
 	    hd->h_conf->cluster_name, (uint32_t)hd->h_conf->heartbeat_interval_ms,
