@@ -349,6 +349,200 @@ test_even_split_memory_figures(void **state)
 	}
 }
 
+/*
+ * The best split by dynamic programming over (stage, end layer), in
+ * O(stages * layers^2): an exact check for cases too large to enumerate.
+ * kv(s, a, b) comes from plan_stage_memory, itself checked above against
+ * the formula.
+ */
+static int64_t
+dp_best_split(const struct plan_config *cfg, const uint64_t *mem,
+    uint32_t stages, uint32_t layers, uint32_t tp)
+{
+	int64_t		*best, kv, budget, v, res;
+	uint64_t	 weights;
+	uint32_t	 s, a, b;
+
+	best = calloc((size_t)stages * (layers + 1), sizeof(*best));
+	assert_non_null(best);
+	for (s = 0; s < stages; s++) {
+		for (b = s + 1; b <= layers; b++) {
+			v = INT64_MIN;
+			for (a = s; a < b; a++) {
+				if (s > 0 && best[(size_t)(s - 1) *
+				    (layers + 1) + a] == INT64_MIN)
+					continue;
+				if (s == 0 && a > 0)
+					break;
+				plan_stage_memory(cfg, mem[s], tp, a, b - a,
+				    s == 0, s == stages - 1, &budget, &weights,
+				    &kv);
+				if (s > 0 && best[(size_t)(s - 1) *
+				    (layers + 1) + a] < kv)
+					kv = best[(size_t)(s - 1) *
+					    (layers + 1) + a];
+				if (kv > v)
+					v = kv;
+			}
+			best[(size_t)s * (layers + 1) + b] = v;
+		}
+	}
+	res = best[(size_t)(stages - 1) * (layers + 1) + layers];
+	free(best);
+	return res;
+}
+
+/* Larger cases with heavy layers against the (stage, layer) DP. */
+static void
+test_memory_split_matches_dp(void **state)
+{
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[160], mem[24], seed = 0xfeedULL, total;
+	uint32_t	 layers, stages, tp, k;
+	int64_t		 best;
+	char		 err[PPC_ERRLEN], names[24][8];
+	const char	*listed[24];
+	int		 i, rc, feasible = 0;
+	size_t		 j;
+
+	/* Listed order keeps stage j on node n<j>, whatever the addresses. */
+	for (j = 0; j < 24; j++) {
+		snprintf(names[j], sizeof(names[j]), "n%zu", j);
+		listed[j] = names[j];
+	}
+	for (i = 0; i < 200; i++) {
+		layers = (uint32_t)fx_range(&seed, 24, 160);
+		stages = (uint32_t)fx_range(&seed, 2, 24);
+		tp = (uint32_t)fx_range(&seed, 1, 4);
+		total = 0;
+		for (k = 0; k < layers; k++) {
+			w[k] = fx_range(&seed, 100, 200) * 1000;
+			if (fx_range(&seed, 0, 9) == 0)
+				w[k] *= fx_range(&seed, 3, 12);
+			total += w[k];
+		}
+		fx_sizes(&ms, layers, w, fx_range(&seed, 0, 500000),
+		    fx_range(&seed, 0, 500000), fx_range(&seed, 1, 64));
+		plan_config_init(&cfg);
+		cfg.layers = layers;
+		cfg.sizes = &ms;
+		cfg.tp_size = tp;
+		cfg.partition = PLAN_PARTITION_MEMORY;
+		cfg.order = PLAN_ORDER_LISTED;
+		cfg.listed = listed;
+		cfg.nlisted = 24;
+		cfg.gpu_memory_utilization = 1.0;
+		cfg.activation_reserve = 0;
+		cfg.min_kv_tokens = 0;
+		fx_inv_uniform(&inv, stages, tp, 0);
+		for (j = 0; j < stages; j++) {
+			mem[j] = fx_range(&seed, total / stages / tp,
+			    3 * total / stages / tp);
+			fx_set_memory(&inv, j, mem[j]);
+		}
+		best = dp_best_split(&cfg, mem, stages, layers, tp);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err));
+		if (best >= 0) {
+			if (rc != 0)
+				fail_msg("case %d: %s", i, err);
+			assert_int_equal(p.kv_tokens, best);
+			feasible++;
+		} else {
+			assert_int_equal(rc, PLAN_EINFEASIBLE);
+		}
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+	assert_true(feasible > 50);
+}
+
+/* Every ordered choice of `used` of the nodes, each split by the DP. */
+static int64_t
+dp_best_order(const struct plan_config *cfg, const uint64_t *node_mem,
+    size_t n, uint32_t used, uint32_t depth, uint64_t *mem, bool *taken)
+{
+	int64_t		 best = INT64_MIN, kv;
+	size_t		 i;
+
+	if (depth == used)
+		return dp_best_split(cfg, mem, used, cfg->layers, 1);
+	for (i = 0; i < n; i++) {
+		if (taken[i])
+			continue;
+		taken[i] = true;
+		mem[depth] = node_mem[i];
+		kv = dp_best_order(cfg, node_mem, n, used, depth + 1, mem,
+		    taken);
+		if (kv > best)
+			best = kv;
+		taken[i] = false;
+	}
+	return best;
+}
+
+/* The exact memory order on up to 8 candidates against every order. */
+static void
+test_memory_order_exact_midsize(void **state)
+{
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[16], node_mem[8], mem[8], seed = 31337, total;
+	bool		 taken[8];
+	uint32_t	 k, used;
+	int64_t		 best;
+	char		 err[PPC_ERRLEN];
+	size_t		 n, j;
+	int		 i, rc, feasible = 0;
+
+	for (i = 0; i < 12; i++) {
+		n = (size_t)fx_range(&seed, 6, 8);
+		used = (uint32_t)fx_range(&seed, 3, 5);
+		total = 0;
+		for (k = 0; k < 16; k++) {
+			w[k] = fx_range(&seed, 100, 300);
+			if (fx_range(&seed, 0, 5) == 0)
+				w[k] *= 6;
+			total += w[k];
+		}
+		fx_sizes(&ms, 16, w, fx_range(&seed, 0, 400),
+		    fx_range(&seed, 0, 400), fx_range(&seed, 1, 8));
+		plan_config_init(&cfg);
+		cfg.layers = 16;
+		cfg.sizes = &ms;
+		cfg.order = PLAN_ORDER_MEMORY;
+		cfg.partition = PLAN_PARTITION_MEMORY;
+		cfg.expected_nodes = used;
+		cfg.gpu_memory_utilization = 1.0;
+		cfg.activation_reserve = 0;
+		cfg.min_kv_tokens = 0;
+		fx_inv_uniform(&inv, n, 1, 0);
+		for (j = 0; j < n; j++) {
+			node_mem[j] = fx_range(&seed, total / used / 2,
+			    2 * total / used);
+			fx_set_memory(&inv, j, node_mem[j]);
+		}
+		memset(taken, 0, sizeof(taken));
+		best = dp_best_order(&cfg, node_mem, n, used, 0, mem, taken);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err));
+		if (best >= 0) {
+			if (rc != 0)
+				fail_msg("case %d: %s", i, err);
+			assert_int_equal(p.kv_tokens, best);
+			feasible++;
+		} else {
+			assert_int_equal(rc, PLAN_EINFEASIBLE);
+		}
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+	assert_true(feasible >= 6);
+}
+
 /* The least memory the error names fits, and one byte less does not. */
 static void
 test_infeasible_least_memory(void **state)
@@ -690,10 +884,12 @@ main(void)
 		cmocka_unit_test(test_memory_split_beats_greedy),
 		cmocka_unit_test(test_memory_split_brute_force),
 		cmocka_unit_test(test_even_split_memory_figures),
+		cmocka_unit_test(test_memory_split_matches_dp),
 		cmocka_unit_test(test_infeasible_least_memory),
 		cmocka_unit_test(test_model_size_errors),
 		cmocka_unit_test(test_memory_order_memory_split_brute_force),
 		cmocka_unit_test(test_memory_order_even_split_brute_force),
+		cmocka_unit_test(test_memory_order_exact_midsize),
 		cmocka_unit_test(test_memory_order_heuristic_vs_vllm),
 		cmocka_unit_test(test_memory_order_mixed_stage_counts),
 		cmocka_unit_test(test_memory_order_keeps_pins_and_hints),
