@@ -444,3 +444,9 @@ log_count() {
 		echo 0
 	fi
 }
+
+# log_count_gt FILE PATTERN N: more than N lines of FILE match PATTERN;
+# for wait_for, which evaluates its arguments once.
+log_count_gt() {
+	[ "$(log_count "$1" "$2")" -gt "$3" ]
+}

@@ -100,7 +100,7 @@ t0=$(now_ms)
 kill -TERM "$pid_b"
 wait "$pid_b" 2>/dev/null
 wait_for 5 "the head to log the closed connection of node-b" \
-	test "$(log_count "$HEAD_LOG" 'node node-b (disconnected|lost|left)')" -gt "$seen"
+	log_count_gt "$HEAD_LOG" 'node node-b (disconnected|lost|left)' "$seen"
 took=$(($(now_ms) - t0))
 line=$(grep -E 'node node-b (disconnected|lost|left)' "$HEAD_LOG" | tail -n 1)
 log "closed connection of node-b logged after ${took} ms: $line"
