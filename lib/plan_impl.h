@@ -16,7 +16,8 @@
 #define PLAN_KV_BYTES_MAX	(1ULL << 40)	/* kv_bytes_per_token */
 #define PLAN_KV_TOKENS_MAX	(1ULL << 40)	/* plan.min_kv_tokens */
 
-/* Memory partition of at most this many unpinned nodes is searched exactly. */
+/* The memory order under the memory split searches every subset of up
+ * to this many candidate nodes; beyond it a heuristic is used. */
 #define PLAN_EXACT_NODES	12
 
 typedef __int128 plan_i128;
