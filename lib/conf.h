@@ -72,7 +72,7 @@ struct head_conf {
 	uint64_t	 settle_time_ms;	/* 2 s */
 	uint16_t	 master_port;		/* 29500 */
 
-	/* model */
+	/* model; relative paths are relative to the working directory */
 	char		*hf_config;
 	char		*weights_dir;
 	/* Explicit model.* sizes as written; valid when the key is present.

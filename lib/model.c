@@ -326,6 +326,33 @@ read_common(struct hf *h, char *err, size_t errlen)
 	return 0;
 }
 
+/* Reads mlp_only_layers: the Qwen MoE layers that keep a dense MLP. */
+static int
+read_mlp_only(struct hf *h, char *err, size_t errlen)
+{
+	json_t	*v;
+	size_t	 i;
+
+	h->mlp_only = json_object_get(h->root, "mlp_only_layers");
+	if (h->mlp_only == NULL || json_is_null(h->mlp_only)) {
+		h->mlp_only = NULL;
+		return 0;
+	}
+	if (!json_is_array(h->mlp_only)) {
+		snprintf(err, errlen, "%s: mlp_only_layers must be a list of "
+		    "layer numbers", h->name);
+		return -1;
+	}
+	json_array_foreach(h->mlp_only, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errlen, "%s: mlp_only_layers entry %zu "
+			    "is not a layer number", h->name, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Reads the family-specific fields. */
 static int
 read_family(struct hf *h, char *err, size_t errlen)
@@ -356,14 +383,7 @@ read_family(struct hf *h, char *err, size_t errlen)
 		    get_uint(h, "decoder_sparse_step", false, 1, 1,
 		    MODEL_LAYERS_MAX, &h->sparse_step, err, errlen) == -1)
 			return -1;
-		h->mlp_only = json_object_get(h->root, "mlp_only_layers");
-		if (h->mlp_only != NULL && !json_is_null(h->mlp_only) &&
-		    !json_is_array(h->mlp_only)) {
-			snprintf(err, errlen, "%s: mlp_only_layers must be a "
-			    "list of layer numbers", h->name);
-			return -1;
-		}
-		return 0;
+		return read_mlp_only(h, err, errlen);
 	default:
 		break;
 	}
@@ -481,10 +501,9 @@ qwen_layer_sparse(const struct hf *h, uint64_t i)
 
 	if ((i + 1) % h->sparse_step != 0)
 		return false;
-	if (h->mlp_only != NULL && json_is_array(h->mlp_only)) {
+	if (h->mlp_only != NULL) {
 		json_array_foreach(h->mlp_only, k, v) {
-			if (json_is_integer(v) &&
-			    json_integer_value(v) == (json_int_t)i)
+			if (json_integer_value(v) == (json_int_t)i)
 				return false;
 		}
 	}

@@ -396,6 +396,12 @@ test_hf_config_errors(void **state)
 		    "\"num_hidden_layers\": 1, \"torch_dtype\": \"bfloat16\", "
 		    "\"num_experts\": 2, \"moe_intermediate_size\": 4, "
 		    "\"mlp_only_layers\": 3}", "mlp_only_layers must be" },
+		{ "{\"model_type\": \"qwen2_moe\", " TINY_COMMON
+		    "\"num_hidden_layers\": 1, \"torch_dtype\": \"bfloat16\", "
+		    "\"num_experts\": 2, \"moe_intermediate_size\": 4, "
+		    "\"shared_expert_intermediate_size\": 0, "
+		    "\"mlp_only_layers\": [0, \"1\"]}",
+		    "mlp_only_layers entry 1 is not a layer number" },
 		{ "{\"model_type\": \"deepseek_v3\", " TINY_COMMON
 		    "\"num_hidden_layers\": 1, \"torch_dtype\": \"bfloat16\"}",
 		    "kv_lora_rank is missing" },
