@@ -112,5 +112,6 @@ else
 fi
 [ "$rc" = 1 ] || fail "ppcoordctl status exited $rc with the head stopped, expected 1"
 [ -s "$T/down.err" ] || fail "ppcoordctl status printed no message with the head stopped"
+grep -qF "$SOCK" "$T/down.err" || fail "the message does not name the socket $SOCK"
 cat "$T/down.err"
 log "status, inventory and metrics agree"
