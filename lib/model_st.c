@@ -328,6 +328,10 @@ add_file(struct model_sizes *m, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
 	if (st.st_size < 8 || pread(fd, lenbuf, 8, 0) != 8) {
 		snprintf(err, errlen, "%s: truncated: shorter than the 8-byte "
 		    "header length", path);
@@ -428,8 +432,9 @@ check_totals(struct model_sizes *m, const char *dir, char *err,
 	for (i = 0; i < m->layers; i++) {
 		if (m->layer_bytes[i] == 0) {
 			snprintf(err, errlen, "%s: no tensors for layer %u of "
-			    "%u; is a *.safetensors file missing, or is "
-			    "model.layers too large?", dir, i, m->layers);
+			    "%u (named model.layers.%u.*); is a *.safetensors "
+			    "file missing, or is model.layers too large?", dir,
+			    i, m->layers, i);
 			return -1;
 		}
 	}

@@ -763,6 +763,16 @@ test_st_file_errors(void **state)
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "no model.embed_tokens"));
 
+	/* A folder named like a shard. */
+	snprintf(path, sizeof(path), "%s/a.safetensors", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/d.safetensors", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(model_from_safetensors_dir(&m, tmpdir, 1, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "d.safetensors: not a regular file"));
+	rmdir(path);
+
 	/* A missing folder. */
 	snprintf(path, sizeof(path), "%s/missing", tmpdir);
 	assert_int_equal(model_from_safetensors_dir(&m, path, 1, err,
