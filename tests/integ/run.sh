@@ -34,7 +34,7 @@ for t in "$@"; do
 	pid=$!
 	wait "$pid"
 	rc=$?
-	kill -KILL -- "-$pid" 2>/dev/null
+	kill -KILL -"$pid" 2>/dev/null
 
 	case $rc in
 	0)
