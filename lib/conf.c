@@ -262,6 +262,7 @@ conf_open(struct conf_ctx *ctx, config_t *cfg, const char *text,
 	ctx->cfg = cfg;
 	ctx->errs = errs;
 	ctx->failed = 0;
+	ctx->first = errs->count;
 
 	config_init(cfg);
 	if ((wide = widen_integers(ctx, text)) == NULL)
@@ -277,6 +278,38 @@ conf_open(struct conf_ctx *ctx, config_t *cfg, const char *text,
 	/* Errors from widen_integers stay in ctx->failed so that the rest
 	 * of the file is still checked. */
 	return 0;
+}
+
+/* The line number in an error "NAME:LINE: message" of this file. */
+static unsigned long
+error_line(const struct conf_ctx *ctx, const char *text)
+{
+	size_t	 n = strlen(ctx->name);
+
+	if (strncmp(text, ctx->name, n) != 0 || text[n] != ':')
+		return 0;
+	return strtoul(text + n + 1, NULL, 10);
+}
+
+/*
+ * Orders this file's errors by line. The checks run group by group and
+ * then across groups, so the list would otherwise jump back and forth.
+ * Insertion sort keeps errors of one line in the order they were found.
+ */
+void
+conf_sort_errors(struct conf_ctx *ctx)
+{
+	struct conf_errors	*e = ctx->errs;
+	char			*t;
+	size_t			 i, j;
+
+	for (i = ctx->first + 1; i < e->count; i++) {
+		t = e->lines[i];
+		for (j = i; j > ctx->first &&
+		    error_line(ctx, e->lines[j - 1]) > error_line(ctx, t); j--)
+			e->lines[j] = e->lines[j - 1];
+		e->lines[j] = t;
+	}
 }
 
 char *

@@ -227,6 +227,7 @@ conf_agent_parse(struct agent_conf *c, const char *text, const char *name,
 	conf_default(&ctx, &c->nvml_library, "libnvidia-ml.so.1");
 	check_agent(&ctx, c);
 	config_destroy(&cfg);
+	conf_sort_errors(&ctx);
 
 	if (ctx.failed > 0) {
 		conf_agent_free(c);
@@ -239,7 +240,7 @@ int
 conf_agent_load(struct agent_conf *c, const char *path,
     struct conf_errors *errs)
 {
-	struct conf_ctx	 ctx = { path, NULL, errs, 0 };
+	struct conf_ctx	 ctx = { path, NULL, errs, 0, 0 };
 	char		 err[PPC_ERRLEN];
 	char		*text;
 	int		 rc;

@@ -650,6 +650,7 @@ conf_head_parse(struct head_conf *c, const char *text, const char *name,
 	conf_model_load(&ctx, c);
 	check_plan(&ctx, c);
 	config_destroy(&cfg);
+	conf_sort_errors(&ctx);
 
 	if (ctx.failed > 0) {
 		conf_head_free(c);
@@ -663,7 +664,7 @@ int
 conf_head_load(struct head_conf *c, const char *path, enum conf_scope scope,
     struct conf_errors *errs)
 {
-	struct conf_ctx	 ctx = { path, NULL, errs, 0 };
+	struct conf_ctx	 ctx = { path, NULL, errs, 0, 0 };
 	char		 err[PPC_ERRLEN];
 	char		*text;
 	int		 rc;

@@ -17,6 +17,7 @@ struct conf_ctx {
 	config_t		*cfg;
 	struct conf_errors	*errs;
 	int			 failed;	/* errors added so far */
+	size_t			 first;		/* errs->count before this file */
 };
 
 enum conf_ktype {
@@ -61,6 +62,7 @@ unsigned	 conf_path_line(struct conf_ctx *ctx, const char *path);
 bool		 conf_has(struct conf_ctx *ctx, const char *path);
 int		 conf_open(struct conf_ctx *ctx, config_t *cfg, const char *text,
 		    const char *name, struct conf_errors *errs);
+void		 conf_sort_errors(struct conf_ctx *ctx);
 
 void		 conf_walk(struct conf_ctx *ctx, const struct conf_group *groups,
 		    void *base);

@@ -342,6 +342,29 @@ test_several_errors_at_once(void **state)
 }
 
 static void
+test_errors_sorted_by_line(void **state)
+{
+	struct conf_errors	 e = { 0, NULL };
+	struct head_conf	 c;
+	const char		*text =
+	    "cluster = { expected_nodes = 3; };\n"
+	    "model = { layers = 10; };\n"
+	    "plan = { partition = \"manual\";\n"
+	    "  layer_partition = \"4,4\";\n"
+	    "  tp_size = 0; };\n";
+
+	/* The layer_partition sum is checked after the walk that finds the
+	 * tp_size error, but is reported first because its line is first. */
+	assert_int_equal(conf_head_parse(&c, text, "head.conf",
+	    CONF_SCOPE_HEAD, &e), -1);
+	assert_int_equal(e.count, 2);
+	assert_non_null(strstr(e.lines[0], "head.conf:4: plan.layer_partition "
+	    "sums to 8 layers, expected 10"));
+	assert_non_null(strstr(e.lines[1], "head.conf:5: plan.tp_size"));
+	conf_errors_free(&e);
+}
+
+static void
 test_syntax_error_line(void **state)
 {
 	expect_head_error("cluster = { expected_nodes = 3; };\n"
@@ -995,6 +1018,7 @@ main(void)
 		cmocka_unit_test(test_unknown_key_line),
 		cmocka_unit_test(test_unknown_group),
 		cmocka_unit_test(test_several_errors_at_once),
+		cmocka_unit_test(test_errors_sorted_by_line),
 		cmocka_unit_test(test_syntax_error_line),
 		cmocka_unit_test(test_head_validation_errors),
 		cmocka_unit_test(test_plan_scope),
