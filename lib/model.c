@@ -15,7 +15,7 @@
  *   float32 scale per weight block (weight_block_size, else per tensor).
  *   Embeddings, the LM head, norms, biases and MoE routers keep
  *   torch_dtype. The KV cache keeps torch_dtype unless kv_dtype_bytes
- *   says otherwise, as vLLM's kv_cache_dtype "auto" does.
+ *   is set, as with vLLM's kv_cache_dtype "auto".
  * - Multi-token-prediction layers (num_nextn_predict_layers) are not
  *   counted: vLLM loads them only for speculative decoding.
  */

@@ -39,8 +39,8 @@ int	model_sizes_copy(struct model_sizes *dst, const struct model_sizes *src);
  * Qwen2 and Qwen3 families and the MoE Mixtral, Qwen2-MoE, Qwen3-MoE and
  * DeepSeek V2/V3 families. Weights are parameters times the bytes of
  * torch_dtype; `kv_dtype_bytes` of 0 means the dtype of the weights, 1 is
- * fp8. Other architectures are an error that tells to set weights_dir or
- * explicit sizes. Returns 0, or -1 with a message in err.
+ * fp8. Other architectures are an error whose message asks for weights_dir
+ * or explicit sizes. Returns 0, or -1 with a message in err.
  */
 int	model_from_hf_config(struct model_sizes *m, const char *path,
 	    unsigned kv_dtype_bytes, char *err, size_t errlen);

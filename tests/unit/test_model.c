@@ -316,9 +316,9 @@ test_fp8_block_scales(void **state)
 	    "\"torch_dtype\": \"bfloat16\", \"quantization_config\": "
 	    "{\"quant_method\": \"fp8\", \"weight_block_size\": [4, 4]}}", 0,
 	    &m);
-	/* Linear weights 1 byte plus a float32 per 4x4 block: q 64 + 4 *
-	 * 4, k 32 + 2 * 4, v 32 + 2 * 4, o 64 + 4 * 4; gate and up 128 +
-	 * 8 * 4 each, down 128 + 8 * 4. Norms 16 in bfloat16. */
+	/* Linear weights take 1 byte plus a float32 per 4x4 block. So q
+	 * is 64 + 4 * 4, k and v 32 + 2 * 4, o 64 + 4 * 4, and gate, up and
+	 * down 128 + 8 * 4 each. The norms keep bfloat16. */
 	assert_int_equal(m.layer_bytes[0], 80 + 40 + 40 + 80 + 3 * 160 +
 	    16 * 2);
 	/* Embedding and LM head keep bfloat16; KV cache too. */
