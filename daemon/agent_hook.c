@@ -78,7 +78,17 @@ hook_cmdline(char *const *argv, char *buf, size_t len)
 	}
 }
 
-/* True when `entry` ("KEY=VALUE") sets the same key as one of `vars`. */
+/*
+ * The service manager's variables that address the agent itself. A hook
+ * that inherited them could notify or feed the watchdog in the agent's
+ * name, so they are left out, as sd_notify(3) does with unset_environment.
+ */
+static const char *const hook_env_dropped[] = {
+	"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", NULL
+};
+
+/* True when `entry` ("KEY=VALUE") sets the same key as one of `vars`, or is
+ * one of hook_env_dropped. */
 static bool
 hook_env_overridden(const char *entry, char *const *vars)
 {
@@ -91,12 +101,17 @@ hook_env_overridden(const char *entry, char *const *vars)
 	for (i = 0; vars[i] != NULL; i++)
 		if (strncmp(entry, vars[i], klen) == 0)
 			return true;
+	for (i = 0; hook_env_dropped[i] != NULL; i++)
+		if (strncmp(entry, hook_env_dropped[i], klen) == 0 &&
+		    strlen(hook_env_dropped[i]) == klen)
+			return true;
 	return false;
 }
 
 /*
  * The hook's environment: the agent's own, minus any variable that the
- * stage sets, plus the stage variables. The strings belong to environ and
+ * stage sets and the service manager's notification variables, plus the
+ * stage variables. The strings belong to environ and
  * to `vars`; only the array is allocated here.
  */
 static char **
