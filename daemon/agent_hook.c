@@ -81,7 +81,8 @@ hook_cmdline(char *const *argv, char *buf, size_t len)
 /*
  * The service manager's variables that address the agent itself. A hook
  * that inherited them could notify or feed the watchdog in the agent's
- * name, so they are left out, as sd_notify(3) does with unset_environment.
+ * name, so they are left out, as libsystemd's sd_notify(3) and
+ * sd_watchdog_enabled(3) drop them when called with unset_environment.
  */
 static const char *const hook_env_dropped[] = {
 	"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", NULL
