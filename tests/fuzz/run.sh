@@ -5,6 +5,8 @@ set -u
 seconds=$1
 shift
 fail=0
+LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 for bin in "$@"; do
 	name=$(basename "$bin")
 	seeds=tests/fuzz/corpus/${name#fuzz_}
