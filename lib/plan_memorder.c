@@ -34,6 +34,14 @@
 #define MO_ROUNDS	8
 #define MO_SWAP_PASSES	2
 #define MO_SWAP_PROBES	4096
+#define MO_SWAP_ALL	32	/* try every pair of slots up to this many */
+/*
+ * Intervals that the exact search may keep over all subsets at once. A
+ * layer too heavy for some nodes splits the reachable boundaries into
+ * several intervals; past this many the heuristic runs instead.
+ */
+#define MO_DP_INTERVALS_MAX	(1u << 22)
+#define MO_DP_TOO_LARGE		(-3)
 /* Plans built by the local search over whole orders. */
 #define MO_GENERIC_EVALS	64
 
@@ -331,6 +339,34 @@ done:
 	return rc;
 }
 
+/*
+ * For a fixed layer split that no assignment fits, gives the largest
+ * budgets to the slots with the largest weights, which minimizes the
+ * largest shortfall. Returns 0 or PLAN_ENOMEM.
+ */
+static int
+mo_assign_closest(struct mo *mo, const uint32_t *split, size_t *order)
+{
+	struct mo_need	*nd;
+	plan_i128	*w;
+	size_t		 j;
+	int		 rc = PLAN_ENOMEM;
+
+	nd = calloc(mo->nslots, sizeof(*nd));
+	w = calloc(mo->stages, sizeof(*w));
+	if (nd != NULL && w != NULL) {
+		mo_weights(mo, split, w);
+		mo_needs(mo, split, w, 0, nd);
+		qsort(nd, mo->nslots, sizeof(*nd), cmp_need);
+		for (j = 0; j < mo->nslots; j++)
+			order[nd[j].index] = mo->top[j];
+		rc = 0;
+	}
+	free(nd);
+	free(w);
+	return rc;
+}
+
 /* The memory split's tokens for the slot order `order`, or -1. */
 static plan_i128
 mo_eval(struct mo *mo, const size_t *order, plan_i128 lower)
@@ -385,7 +421,8 @@ mo_try_swap(struct mo *mo, size_t *order, size_t a, size_t b,
 static int
 mo_heuristic(struct mo *mo, size_t *order)
 {
-	size_t		*alt, j, round, pass, probes = 0, last = mo->nslots - 1;
+	size_t		*alt, j, k, round, pass, probes = 0;
+	size_t		 last = mo->nslots - 1;
 	plan_i128	 best, x, y;
 	bool		 better;
 
@@ -399,11 +436,40 @@ mo_heuristic(struct mo *mo, size_t *order)
 		memcpy(order, alt, mo->nslots * sizeof(*order));
 		best = x;
 	}
+	/* Neither fits: alternate the split closest to fitting and the
+	 * best assignment for it, which may fit. */
+	for (round = 0; best < 0 && round < MO_ROUNDS; round++) {
+		mo_apply(mo, order);
+		if (plan_mem_closest(&mo->c->mem, mo->stages, mo->budget, 0,
+		    mo->split) != 0) {
+			free(alt);
+			return PLAN_ENOMEM;
+		}
+		if (mo_assign_closest(mo, mo->split, alt) != 0) {
+			free(alt);
+			return PLAN_ENOMEM;
+		}
+		memcpy(order, alt, mo->nslots * sizeof(*order));
+		best = mo_eval(mo, order, 0);
+	}
 	if (best < 0)
 		goto done;
 
 	for (round = 0; round < MO_ROUNDS; round++) {
 		mo_eval(mo, order, best);
+		if (mo_assign(mo, mo->split, alt, &y) == 1 &&
+		    (x = mo_eval(mo, alt, best)) > best) {
+			memcpy(order, alt, mo->nslots * sizeof(*order));
+			best = x;
+			continue;
+		}
+		/* Try the split closest to best + 1 tokens instead. */
+		mo_apply(mo, order);
+		if (plan_mem_closest(&mo->c->mem, mo->stages, mo->budget,
+		    (uint64_t)best + 1, mo->split) != 0) {
+			free(alt);
+			return PLAN_ENOMEM;
+		}
 		if (mo_assign(mo, mo->split, alt, &y) != 1 ||
 		    (x = mo_eval(mo, alt, best)) <= best)
 			break;
@@ -414,13 +480,12 @@ mo_heuristic(struct mo *mo, size_t *order)
 	for (pass = 0; pass < MO_SWAP_PASSES; pass++) {
 		better = false;
 		for (j = 0; j < last && probes < MO_SWAP_PROBES; j++) {
-			better |= mo_try_swap(mo, order, j, j + 1, &best,
-			    &probes);
-			if (j > 0)
-				better |= mo_try_swap(mo, order, 0, j, &best,
-				    &probes);
-			better |= mo_try_swap(mo, order, last, j, &best,
-			    &probes);
+			/* Every pair when few, else neighbours and ends. */
+			for (k = j + 1; k <= last; k++)
+				if (mo->nslots <= MO_SWAP_ALL || k == j + 1 ||
+				    k == last || j == 0)
+					better |= mo_try_swap(mo, order, j, k,
+					    &best, &probes);
 		}
 		if (!better)
 			break;
@@ -528,12 +593,14 @@ mo_dp_run(struct mo *mo, struct mo_run *run, struct mo_list *r,
     plan_i128 tokens, size_t *full)
 {
 	size_t		 mask, nmask = (size_t)1 << mo->ncand, j, v, n, nu;
+	size_t		 total;
 	struct plan_ivl	 start = { 0, 0 };
 	int		 found = 0;
 
 	n = mo_stages(mo, run, &start, 1, 0, mo_seg_end(mo, 0), tokens);
 	if (mo_keep(&r[0], run->a, n) != 0)
 		return PLAN_ENOMEM;
+	total = n;
 	for (mask = 1; mask < nmask; mask++) {
 		j = (size_t)__builtin_popcountll(mask);
 		if (j > mo->nslots)
@@ -556,6 +623,8 @@ mo_dp_run(struct mo *mo, struct mo_run *run, struct mo_list *r,
 		    mo_seg_end(mo, j), tokens);
 		if (mo_keep(&r[mask], run->a, n) != 0)
 			return PLAN_ENOMEM;
+		if ((total += n) > MO_DP_INTERVALS_MAX)
+			return MO_DP_TOO_LARGE;
 		if (j == mo->nslots && n > 0 &&
 		    r[mask].v[n - 1].hi == mo->c->mem.layers && !found) {
 			*full = mask;
@@ -609,8 +678,10 @@ mo_dp(struct mo *mo, size_t *order)
 
 	mo_apply(mo, mo->top);
 	hi = plan_mem_tokens_max(&mo->c->mem, mo->stages, mo->budget);
-	if ((f = mo_dp_run(mo, &run, r, 0, &full)) < 0)
+	if ((f = mo_dp_run(mo, &run, r, 0, &full)) < 0) {
+		rc = f;
 		goto done;
+	}
 	mo_lists_free(r, nmask);
 	rc = 0;
 	if (f == 0 || hi < 0)
@@ -620,7 +691,7 @@ mo_dp(struct mo *mo, size_t *order)
 		f = mo_dp_run(mo, &run, r, mid, &full);
 		mo_lists_free(r, nmask);
 		if (f < 0) {
-			rc = PLAN_ENOMEM;
+			rc = f;
 			goto done;
 		}
 		if (f)
@@ -628,8 +699,8 @@ mo_dp(struct mo *mo, size_t *order)
 		else
 			hi = mid - 1;
 	}
-	if (mo_dp_run(mo, &run, r, lo, &full) != 1) {
-		rc = PLAN_ENOMEM;
+	if ((f = mo_dp_run(mo, &run, r, lo, &full)) != 1) {
+		rc = f < 0 ? f : PLAN_ENOMEM;
 		goto done;
 	}
 
@@ -784,10 +855,13 @@ plan_memory_order(struct plan_ctx *c, size_t *seq)
 	if (c->cfg->partition != PLAN_PARTITION_MEMORY)
 		rc = mo_fixed_split(&mo) == 0 ?
 		    mo_assign(&mo, mo.split, order, &tokens) : 0;
-	else if (mo.ncand <= PLAN_EXACT_NODES)
-		rc = mo_dp(&mo, order);
-	else
-		rc = mo_heuristic(&mo, order) == 0 ? 1 : PLAN_ENOMEM;
+	else {
+		rc = MO_DP_TOO_LARGE;
+		if (mo.ncand <= PLAN_EXACT_NODES)
+			rc = mo_dp(&mo, order);
+		if (rc == MO_DP_TOO_LARGE)
+			rc = mo_heuristic(&mo, order) == 0 ? 1 : PLAN_ENOMEM;
+	}
 	if (rc == 1)
 		mo_sequence(&mo, order, seq);
 	free(order);
