@@ -838,41 +838,74 @@ test_memory_order_mixed_stage_counts(void **state)
 	fx_inv_free(&inv);
 }
 
-/* Beyond 12 candidates pins and hints still hold their stages. */
+/* Pins and hints hold their stages in the exact search (10 nodes) and
+ * in the heuristic (16 nodes). */
 static void
 test_memory_order_keeps_pins_and_hints(void **state)
 {
 	static const struct plan_pin pin = { "n5", 5 };
 	static const struct plan_hint hint = { "n7", 3 };
+	static const size_t sizes[] = { 10, 16 };
 	struct plan_config cfg;
 	struct model_sizes ms;
 	struct inv	 inv;
 	struct plan	 p, q;
 	uint64_t	 w[48], seed = 99;
 	char		 err[PPC_ERRLEN];
+	size_t		 i, k, n;
+
+	for (k = 0; k < 2; k++) {
+		n = sizes[k];
+		mo_setup_uniform(&cfg, &ms, w, 48);
+		cfg.expected_nodes = (uint32_t)n - 4;
+		cfg.partition = PLAN_PARTITION_MEMORY;
+		cfg.pins = &pin;
+		cfg.npins = 1;
+		fx_inv_uniform(&inv, n, 1, 0);
+		for (i = 0; i < n; i++)
+			fx_set_memory(&inv, i,
+			    fx_range(&seed, 16, 80) * FX_GIB);
+		assert_int_equal(plan_compute(&cfg, &inv, &hint, 1, &q, err,
+		    sizeof(err)), 0);
+		cfg.order = PLAN_ORDER_MEMORY;
+		assert_int_equal(plan_compute(&cfg, &inv, &hint, 1, &p, err,
+		    sizeof(err)), 0);
+		assert_true(p.kv_tokens >= q.kv_tokens);
+		assert_string_equal(p.nodes[5].id, "n5");
+		assert_true(p.nodes[5].pinned);
+		assert_string_equal(p.nodes[3].id, "n7");
+		assert_true(p.nodes[3].hinted);
+		assert_int_equal(p.nspares, 4);
+		plan_free(&p);
+		plan_free(&q);
+		fx_inv_free(&inv);
+	}
+}
+
+/* A memory order that finds nothing better keeps vllm and says so. */
+static void
+test_memory_order_tie_keeps_vllm(void **state)
+{
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[12];
+	char		 err[PPC_ERRLEN];
 	size_t		 i;
 
-	mo_setup_uniform(&cfg, &ms, w, 48);
-	cfg.expected_nodes = 12;
-	cfg.partition = PLAN_PARTITION_MEMORY;
-	cfg.pins = &pin;
-	cfg.npins = 1;
-	fx_inv_uniform(&inv, 16, 1, 0);
-	for (i = 0; i < 16; i++)
-		fx_set_memory(&inv, i, fx_range(&seed, 16, 80) * FX_GIB);
-	assert_int_equal(plan_compute(&cfg, &inv, &hint, 1, &q, err,
-	    sizeof(err)), 0);
+	mo_setup_uniform(&cfg, &ms, w, 12);
 	cfg.order = PLAN_ORDER_MEMORY;
-	assert_int_equal(plan_compute(&cfg, &inv, &hint, 1, &p, err,
+	fx_inv_uniform(&inv, 3, 1, 80 * FX_GIB);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
 	    sizeof(err)), 0);
-	assert_true(p.kv_tokens >= q.kv_tokens);
-	assert_string_equal(p.nodes[5].id, "n5");
-	assert_true(p.nodes[5].pinned);
-	assert_string_equal(p.nodes[3].id, "n7");
-	assert_true(p.nodes[3].hinted);
-	assert_int_equal(p.nspares, 4);
+	assert_string_equal(p.nodes[0].id, "n0");
+	assert_string_equal(p.nodes[2].id, "n2");
+	assert_int_equal(p.order, PLAN_ORDER_MEMORY);
+	for (i = 0; i < p.nnodes; i++)
+		assert_non_null(strstr(p.nodes[i].reason,
+		    "kept the vllm order"));
 	plan_free(&p);
-	plan_free(&q);
 	fx_inv_free(&inv);
 }
 
@@ -893,6 +926,7 @@ main(void)
 		cmocka_unit_test(test_memory_order_heuristic_vs_vllm),
 		cmocka_unit_test(test_memory_order_mixed_stage_counts),
 		cmocka_unit_test(test_memory_order_keeps_pins_and_hints),
+		cmocka_unit_test(test_memory_order_tie_keeps_vllm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
