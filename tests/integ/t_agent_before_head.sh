@@ -1,7 +1,7 @@
 #!/bin/bash
-# An agent started before the head retries with a growing delay, tells the
-# service manager it is ready without waiting for the head, registers once
-# the head is up, and is placed with one run of its hook.
+# An agent started before the head retries with a growing delay, sends
+# READY=1 to the service manager without waiting for the head, registers
+# once the head is up, and is placed with one run of its hook.
 . "$(dirname "$0")/lib.sh"
 need_bins
 make_certs
