@@ -25,6 +25,11 @@ SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer 
 else ifeq ($(SANITIZE),1)
 BUILD ?= build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# Every program stops at its first report and checks for leaks at exit.
+# The daemons of the integration tests write their reports into their
+# logs, which tests/integ/lib.sh scans when each test ends.
+export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1:check_initialization_order=1
+export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 else
 BUILD ?= build
 SANFLAGS :=

@@ -93,6 +93,25 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
+	sanitizer_check
+}
+
+# Fails the test when a daemon log holds an AddressSanitizer, UBSan or
+# LeakSanitizer report: the daemons run in the background, so under
+# `make check SANITIZE=1` their logs are the only place a report shows.
+sanitizer_check() {
+	local f found=0 re='ERROR: AddressSanitizer|runtime error:|LeakSanitizer'
+	for f in "$T"/*.log "$T"/*/*.log; do
+		[ -f "$f" ] && [ "$f" != "$T/test.log" ] || continue
+		grep -Eq "$re" "$f" || continue
+		echo "---- sanitizer report in ${f#"$T"/}"
+		grep -E -A 30 "$re" "$f" | head -n 120
+		found=1
+	done
+	if [ $found = 1 ]; then
+		log "FAIL: a sanitizer reported an error in a daemon"
+		exit 1
+	fi
 }
 trap cleanup EXIT
 trap 'exit 143' TERM
