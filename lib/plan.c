@@ -292,7 +292,7 @@ compute_memory_order(struct plan_ctx *c, size_t *seq, struct plan *out,
 	arc = plan_build(c, c->vllm, &alt, aerr, sizeof(aerr));
 	rc = plan_build(c, seq, out, err, errlen);
 	if (arc == 0 && (rc != 0 || alt.kv_tokens >= out->kv_tokens)) {
-		/* Rebuild so that each reason says the vllm order won. */
+		/* Rebuild so that each reason states that vllm order won. */
 		for (i = 0; i < c->n; i++)
 			snprintf(c->why[i], sizeof(c->why[i]), "memory order "
 			    "kept the vllm order, as no order found gives more "

@@ -36,7 +36,7 @@ struct plan_mem {
 	uint64_t	 head;		/* H */
 	uint64_t	 kv;		/* k */
 	uint64_t	*prefix;	/* layers + 1 prefix sums of w */
-	uint64_t	*rmq;		/* levels * layers: max of w[i, i + 2^l) */
+	uint64_t	*rmq;		/* [l][i]: max of w[i, i + 2^l) */
 	uint32_t	 levels;
 	struct plan_ivl	*cur;		/* scratch, layers + 2 intervals each */
 	struct plan_ivl	*next;

@@ -340,10 +340,10 @@ ivl_pred(const struct plan_ivl *v, size_t n, uint32_t e)
 }
 
 /*
- * Finds a split for which every stage holds `tokens` with `slack`: keeps
- * every stage's reachable boundaries, then walks back from the last layer
- * taking the largest reachable start. Returns 1, 0 when there is none, or
- * -1 when out of memory.
+ * Finds a split for which every stage has room for `tokens` with
+ * `slack`. It keeps every stage's reachable boundaries, then walks back
+ * from the last layer taking the largest reachable start. Returns 1, 0
+ * when there is none, or -1 when out of memory.
  * NOTE: each list has one interval per run of layers that the stage can
  * hold alone, so layers too heavy for some nodes, spread through the
  * model, can make the lists total up to stages * layers / 2 entries.

@@ -7,10 +7,10 @@
  * When every candidate has the same number of stages, the slots are
  * fixed stage ranges and the search is over which candidate takes which
  * slot:
- * - even and manual split: the split does not depend on the order, and a
- *   node fits a slot at T tokens exactly when its budget reaches the
- *   slot's need, so giving the largest budgets to the neediest slots is
- *   optimal (binary search on T). Exact for any cluster size.
+ * - even and manual split: the split does not depend on the order. A node
+ *   fits a slot at T tokens exactly when its budget reaches the slot's
+ *   need, so giving the largest budgets to the neediest slots is optimal
+ *   (binary search on T). Exact for any cluster size.
  * - memory split, at most PLAN_EXACT_NODES candidates: dynamic programming
  *   over subsets of candidates, keeping the reachable layer boundaries of
  *   each subset placed in the first slots (binary search on T). Exact.

@@ -128,7 +128,8 @@ ctx_stages(struct plan_ctx *c, char *err, size_t errlen)
 		x = &c->inv->nodes[i];
 		if (x->workers == 0 || x->workers > INV_GPUS_MAX) {
 			snprintf(err, errlen, "node %s has %u workers, "
-			    "expected 1 to %u", x->id, x->workers, INV_GPUS_MAX);
+			    "expected 1 to %u", x->id, x->workers,
+			    INV_GPUS_MAX);
 			return PLAN_EINFEASIBLE;
 		}
 		if (c->cfg->tp_size == 0 && x->workers != first->workers) {

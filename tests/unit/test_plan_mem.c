@@ -58,7 +58,7 @@ bf_stage_kv(const struct bf_case *c, uint64_t memory, uint32_t first,
 	return -((-sum + (__int128)c->k * n - 1) / ((__int128)c->k * n));
 }
 
-/* The least stage tokens of one split on stages with these memories. */
+/* The minimum stage tokens of one split on stages with these memories. */
 static __int128
 bf_split_kv(const struct bf_case *c, const uint64_t *mem, uint32_t stages,
     const uint32_t *split)
@@ -543,7 +543,7 @@ test_memory_order_exact_midsize(void **state)
 	assert_true(feasible >= 6);
 }
 
-/* The least memory the error names fits, and one byte less does not. */
+/* The minimum memory that the error names fits, and one byte less does not. */
 static void
 test_infeasible_least_memory(void **state)
 {
@@ -882,7 +882,7 @@ test_memory_order_keeps_pins_and_hints(void **state)
 	}
 }
 
-/* A memory order that finds nothing better keeps vllm and says so. */
+/* A memory order that finds nothing better keeps vllm and explains it. */
 static void
 test_memory_order_tie_keeps_vllm(void **state)
 {
