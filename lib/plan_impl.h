@@ -1,6 +1,7 @@
 /*
  * Internals shared by the files of the planning engine (plan.c,
- * plan_order.c, plan_mem.c, plan_memorder.c). Not for other modules.
+ * plan_order.c, plan_place.c, plan_mem.c, plan_memorder.c,
+ * plan_memexact.c). Not for other modules.
  */
 #ifndef PPCOORD_PLAN_IMPL_H
 #define PPCOORD_PLAN_IMPL_H
@@ -100,7 +101,34 @@ int	plan_mem_closest(struct plan_mem *m, uint32_t stages,
 int	plan_mem_check(const struct plan_config *cfg, const struct inv *inv,
 	    struct plan *p, bool best_split, char *err, size_t errlen);
 
+/*
+ * The memory order's slot model: when every candidate (used node that is
+ * neither pinned nor kept by a hint) has the same stage count, the
+ * candidates fill fixed stage ranges ("slots") in order.
+ */
+struct plan_mo {
+	struct plan_ctx	*c;
+	uint32_t	 stages;
+	uint32_t	 cnt;		/* stages per candidate */
+	size_t		 nslots;
+	size_t		*cand;		/* candidates in vllm order */
+	size_t		 ncand;
+	size_t		*top;		/* candidates, largest budget first */
+	int64_t		*owner;		/* fixed node per stage, or -1 */
+	int64_t		*budget;	/* per stage; slot stages set per try */
+	uint32_t	*slot;		/* first stage of each slot */
+	uint32_t	*split;		/* scratch layer split */
+	bool		*used;
+};
+
+/* plan_mo_exact returns this when its interval lists grow too large. */
+#define PLAN_MO_TOO_LARGE	(-3)
+
 /* plan_memorder.c */
 int	plan_memory_order(struct plan_ctx *c, size_t *seq);
+void	plan_mo_apply(struct plan_mo *mo, const size_t *order);
+
+/* plan_memexact.c */
+int	plan_mo_exact(struct plan_mo *mo, size_t *order);
 
 #endif

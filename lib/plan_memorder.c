@@ -12,8 +12,7 @@
  *   need, so giving the largest budgets to the neediest slots is optimal
  *   (binary search on T). Exact for any cluster size.
  * - memory split, at most PLAN_EXACT_NODES candidates: dynamic programming
- *   over subsets of candidates, keeping the reachable layer boundaries of
- *   each subset placed in the first slots (binary search on T). Exact.
+ *   over subsets of candidates, in plan_memexact.c. Exact.
  * - memory split, more candidates: a heuristic (see mo_heuristic).
  * Otherwise a bounded local search over whole node orders is used.
  * plan_compute keeps the vllm order when it is at least as good.
@@ -35,30 +34,8 @@
 #define MO_SWAP_PASSES	2
 #define MO_SWAP_PROBES	4096
 #define MO_SWAP_ALL	32	/* try every pair of slots up to this many */
-/*
- * Intervals that the exact search may keep over all subsets at once. A
- * layer too heavy for some nodes splits the reachable boundaries into
- * several intervals; past this many the heuristic runs instead.
- */
-#define MO_DP_INTERVALS_MAX	(1u << 22)
-#define MO_DP_TOO_LARGE		(-3)
 /* Plans built by the local search over whole orders. */
 #define MO_GENERIC_EVALS	64
-
-struct mo {
-	struct plan_ctx	*c;
-	uint32_t	 stages;
-	uint32_t	 cnt;		/* stages per candidate */
-	size_t		 nslots;
-	size_t		*cand;		/* candidates in vllm order */
-	size_t		 ncand;
-	size_t		*top;		/* candidates, largest budget first */
-	int64_t		*owner;		/* fixed node per stage, or -1 */
-	int64_t		*budget;	/* per stage; slot stages set per try */
-	uint32_t	*slot;		/* first stage of each slot */
-	uint32_t	*split;		/* scratch layer split */
-	bool		*used;
-};
 
 struct mo_need {
 	plan_i128	 need;
@@ -96,7 +73,7 @@ cmp_vrank(const void *a, const void *b, void *arg)
 }
 
 static void
-mo_free(struct mo *mo)
+mo_free(struct plan_mo *mo)
 {
 	free(mo->cand);
 	free(mo->top);
@@ -108,8 +85,8 @@ mo_free(struct mo *mo)
 }
 
 /* Sets the stage budgets of every slot from `order` (one node per slot). */
-static void
-mo_apply(struct mo *mo, const size_t *order)
+void
+plan_mo_apply(struct plan_mo *mo, const size_t *order)
 {
 	size_t		 j;
 	uint32_t	 s;
@@ -121,7 +98,7 @@ mo_apply(struct mo *mo, const size_t *order)
 
 /* Lays out the slots when every candidate has the same stage count. */
 static int
-mo_slots(struct mo *mo)
+mo_slots(struct plan_mo *mo)
 {
 	struct plan_ctx	*c = mo->c;
 	char		 err[PPC_ERRLEN];
@@ -154,7 +131,7 @@ mo_slots(struct mo *mo)
 
 /* Decides which search applies and prepares the slot model. */
 static int
-mo_setup(struct plan_ctx *c, struct mo *mo)
+mo_setup(struct plan_ctx *c, struct plan_mo *mo)
 {
 	uint32_t	 expected = c->cfg->expected_nodes;
 	uint64_t	 stages = 0;
@@ -210,7 +187,7 @@ mo_setup(struct plan_ctx *c, struct mo *mo)
 
 /* The layer split of the even or manual policy, or -1 when invalid. */
 static int
-mo_fixed_split(struct mo *mo)
+mo_fixed_split(struct plan_mo *mo)
 {
 	const struct plan_config *cfg = mo->c->cfg;
 	uint64_t	 sum = 0;
@@ -233,7 +210,7 @@ mo_fixed_split(struct mo *mo)
 
 /* Weights per GPU of each stage under `split`. */
 static void
-mo_weights(const struct mo *mo, const uint32_t *split, plan_i128 *w)
+mo_weights(const struct plan_mo *mo, const uint32_t *split, plan_i128 *w)
 {
 	const struct plan_mem *m = &mo->c->mem;
 	uint32_t	 s, a = 0;
@@ -252,7 +229,7 @@ mo_weights(const struct mo *mo, const uint32_t *split, plan_i128 *w)
 
 /* Fills every slot's need in bytes per GPU at `tokens`, for sorting. */
 static void
-mo_needs(const struct mo *mo, const uint32_t *split, const plan_i128 *w,
+mo_needs(const struct plan_mo *mo, const uint32_t *split, const plan_i128 *w,
     plan_i128 tokens, struct mo_need *nd)
 {
 	const struct plan_mem *m = &mo->c->mem;
@@ -275,7 +252,7 @@ mo_needs(const struct mo *mo, const uint32_t *split, const plan_i128 *w,
 
 /* Whether the largest budgets cover the sorted needs at `tokens`. */
 static bool
-mo_assign_fits(const struct mo *mo, const uint32_t *split,
+mo_assign_fits(const struct plan_mo *mo, const uint32_t *split,
     const plan_i128 *w, plan_i128 tokens, struct mo_need *nd)
 {
 	const struct plan_mem *m = &mo->c->mem;
@@ -301,7 +278,7 @@ mo_assign_fits(const struct mo *mo, const uint32_t *split,
  * tokens, 0 when not even T = 0 fits, or PLAN_ENOMEM.
  */
 static int
-mo_assign(struct mo *mo, const uint32_t *split, size_t *order,
+mo_assign(struct plan_mo *mo, const uint32_t *split, size_t *order,
     plan_i128 *tokens)
 {
 	struct mo_need	*nd;
@@ -345,7 +322,7 @@ done:
  * largest shortfall. Returns 0 or PLAN_ENOMEM.
  */
 static int
-mo_assign_closest(struct mo *mo, const uint32_t *split, size_t *order)
+mo_assign_closest(struct plan_mo *mo, const uint32_t *split, size_t *order)
 {
 	struct mo_need	*nd;
 	plan_i128	*w;
@@ -369,11 +346,11 @@ mo_assign_closest(struct mo *mo, const uint32_t *split, size_t *order)
 
 /* The memory split's tokens for the slot order `order`, or -1. */
 static plan_i128
-mo_eval(struct mo *mo, const size_t *order, plan_i128 lower)
+mo_eval(struct plan_mo *mo, const size_t *order, plan_i128 lower)
 {
 	int64_t		 tokens;
 
-	mo_apply(mo, order);
+	plan_mo_apply(mo, order);
 	if (plan_mem_best(&mo->c->mem, mo->stages, mo->budget, lower,
 	    mo->split, &tokens) != 1)
 		return -1;
@@ -385,7 +362,7 @@ mo_eval(struct mo *mo, const size_t *order, plan_i128 lower)
  * *best, tested with one feasibility probe at *best + 1.
  */
 static bool
-mo_try_swap(struct mo *mo, size_t *order, size_t a, size_t b,
+mo_try_swap(struct plan_mo *mo, size_t *order, size_t a, size_t b,
     plan_i128 *best, size_t *probes)
 {
 	size_t		 t;
@@ -396,7 +373,7 @@ mo_try_swap(struct mo *mo, size_t *order, size_t a, size_t b,
 	t = order[a];
 	order[a] = order[b];
 	order[b] = t;
-	mo_apply(mo, order);
+	plan_mo_apply(mo, order);
 	if (plan_mem_reach(&mo->c->mem, mo->stages, mo->budget, *best + 1,
 	    0)) {
 		*best = mo_eval(mo, order, *best + 1);
@@ -419,7 +396,7 @@ mo_try_swap(struct mo *mo, size_t *order, size_t a, size_t b,
  *    raises the tokens, at most MO_SWAP_PROBES probes of O(stages) each.
  */
 static int
-mo_heuristic(struct mo *mo, size_t *order)
+mo_heuristic(struct plan_mo *mo, size_t *order)
 {
 	size_t		*alt, j, k, round, pass, probes = 0;
 	size_t		 last = mo->nslots - 1;
@@ -439,7 +416,7 @@ mo_heuristic(struct mo *mo, size_t *order)
 	/* Neither fits: alternate the split closest to fitting and the
 	 * best assignment for it, which may fit. */
 	for (round = 0; best < 0 && round < MO_ROUNDS; round++) {
-		mo_apply(mo, order);
+		plan_mo_apply(mo, order);
 		if (plan_mem_closest(&mo->c->mem, mo->stages, mo->budget, 0,
 		    mo->split) != 0) {
 			free(alt);
@@ -464,7 +441,7 @@ mo_heuristic(struct mo *mo, size_t *order)
 			continue;
 		}
 		/* Try the split closest to best + 1 tokens instead. */
-		mo_apply(mo, order);
+		plan_mo_apply(mo, order);
 		if (plan_mem_closest(&mo->c->mem, mo->stages, mo->budget,
 		    (uint64_t)best + 1, mo->split) != 0) {
 			free(alt);
@@ -495,245 +472,9 @@ done:
 	return 0;
 }
 
-/* A reachable-boundary list owned by one subset of candidates. */
-struct mo_list {
-	struct plan_ivl	*v;
-	size_t		 n;
-};
-
-/* Scratch for running stages over interval lists. */
-struct mo_run {
-	struct plan_ivl	*a;
-	struct plan_ivl	*b;
-	struct plan_ivl	*u;
-};
-
-/* Runs stages [from, to) over `in` into run->a; returns its length. */
-static size_t
-mo_stages(struct mo *mo, struct mo_run *run, const struct plan_ivl *in,
-    size_t n, uint32_t from, uint32_t to, plan_i128 tokens)
-{
-	struct plan_ivl	*t;
-	uint32_t	 s;
-
-	if (in != run->a)
-		memcpy(run->a, in, n * sizeof(*in));
-	for (s = from; s < to && n > 0; s++) {
-		n = plan_mem_step(&mo->c->mem, mo->stages, s, mo->budget[s],
-		    tokens, 0, run->a, n, run->b);
-		t = run->a;
-		run->a = run->b;
-		run->b = t;
-	}
-	return n;
-}
-
-/* Merges sorted lists x and y into out; returns its length. */
-static size_t
-mo_union(const struct plan_ivl *x, size_t nx, const struct plan_ivl *y,
-    size_t ny, struct plan_ivl *out)
-{
-	size_t		 i = 0, j = 0, n = 0;
-	struct plan_ivl	 v;
-
-	while (i < nx || j < ny) {
-		if (j >= ny || (i < nx && x[i].lo <= y[j].lo))
-			v = x[i++];
-		else
-			v = y[j++];
-		if (n > 0 && v.lo <= out[n - 1].hi + 1) {
-			if (v.hi > out[n - 1].hi)
-				out[n - 1].hi = v.hi;
-		} else
-			out[n++] = v;
-	}
-	return n;
-}
-
-/* The end of the fixed stages that follow slot j (or start the plan). */
-static uint32_t
-mo_seg_end(const struct mo *mo, size_t j)
-{
-	return j < mo->nslots ? mo->slot[j] : mo->stages;
-}
-
-/* Stores run->a (n entries) as a new list. */
-static int
-mo_keep(struct mo_list *l, const struct plan_ivl *v, size_t n)
-{
-	l->n = n;
-	if (n == 0)
-		return 0;
-	if ((l->v = malloc(n * sizeof(*v))) == NULL)
-		return PLAN_ENOMEM;
-	memcpy(l->v, v, n * sizeof(*v));
-	return 0;
-}
-
-static void
-mo_lists_free(struct mo_list *r, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++) {
-		free(r[i].v);
-		r[i].v = NULL;
-		r[i].n = 0;
-	}
-}
-
-/*
- * Fills r[mask] for every subset of at most nslots candidates: the layer
- * boundaries reachable after the subset fills the first slots in some
- * order, including the fixed stages that follow. Returns 1 when a full
- * subset reaches the last layer (its mask in *full), 0 when none does.
- */
-static int
-mo_dp_run(struct mo *mo, struct mo_run *run, struct mo_list *r,
-    plan_i128 tokens, size_t *full)
-{
-	size_t		 mask, nmask = (size_t)1 << mo->ncand, j, v, n, nu;
-	size_t		 total;
-	struct plan_ivl	 start = { 0, 0 };
-	int		 found = 0;
-
-	n = mo_stages(mo, run, &start, 1, 0, mo_seg_end(mo, 0), tokens);
-	if (mo_keep(&r[0], run->a, n) != 0)
-		return PLAN_ENOMEM;
-	total = n;
-	for (mask = 1; mask < nmask; mask++) {
-		j = (size_t)__builtin_popcountll(mask);
-		if (j > mo->nslots)
-			continue;
-		nu = 0;
-		for (v = 0; v < mo->ncand; v++) {
-			const struct mo_list *p = &r[mask & ~((size_t)1 << v)];
-
-			if (!(mask & ((size_t)1 << v)) || p->n == 0)
-				continue;
-			for (n = 0; n < mo->cnt; n++)
-				mo->budget[mo->slot[j - 1] + n] =
-				    mo->c->budget[mo->cand[v]];
-			n = mo_stages(mo, run, p->v, p->n, mo->slot[j - 1],
-			    mo->slot[j - 1] + mo->cnt, tokens);
-			nu = mo_union(run->u, nu, run->a, n, run->b);
-			memcpy(run->u, run->b, nu * sizeof(*run->u));
-		}
-		n = mo_stages(mo, run, run->u, nu, mo->slot[j - 1] + mo->cnt,
-		    mo_seg_end(mo, j), tokens);
-		if (mo_keep(&r[mask], run->a, n) != 0)
-			return PLAN_ENOMEM;
-		if ((total += n) > MO_DP_INTERVALS_MAX)
-			return MO_DP_TOO_LARGE;
-		if (j == mo->nslots && n > 0 &&
-		    r[mask].v[n - 1].hi == mo->c->mem.layers && !found) {
-			*full = mask;
-			found = 1;
-		}
-	}
-	return found;
-}
-
-/* Whether starting from r, candidates `tail` in slots j.. reach the end. */
-static bool
-mo_tail_reaches(struct mo *mo, struct mo_run *run, const struct mo_list *r,
-    size_t j, const size_t *tail, plan_i128 tokens)
-{
-	size_t		 n = r->n, k;
-	uint32_t	 s;
-
-	if (n == 0)
-		return false;
-	memcpy(run->a, r->v, n * sizeof(*run->a));
-	for (k = j; k < mo->nslots && n > 0; k++) {
-		for (s = 0; s < mo->cnt; s++)
-			mo->budget[mo->slot[k] + s] =
-			    mo->c->budget[mo->cand[tail[k]]];
-		n = mo_stages(mo, run, run->a, n, mo->slot[k],
-		    mo_seg_end(mo, k + 1), tokens);
-	}
-	return n > 0 && run->a[n - 1].hi == mo->c->mem.layers;
-}
-
-/* Exact search over subsets for few candidates under the memory split. */
-static int
-mo_dp(struct mo *mo, size_t *order)
-{
-	struct mo_list	*r;
-	struct mo_run	 run;
-	size_t		 nmask = (size_t)1 << mo->ncand, full = 0, mask, j, v;
-	size_t		*pick;
-	plan_i128	 lo = 0, hi, mid;
-	uint32_t	 L = mo->c->mem.layers;
-	int		 rc = PLAN_ENOMEM, f;
-
-	r = calloc(nmask, sizeof(*r));
-	pick = calloc(mo->nslots, sizeof(*pick));
-	run.a = calloc((size_t)L + 2, sizeof(*run.a));
-	run.b = calloc((size_t)L + 2, sizeof(*run.b));
-	run.u = calloc((size_t)L + 2, sizeof(*run.u));
-	if (r == NULL || pick == NULL || run.a == NULL || run.b == NULL ||
-	    run.u == NULL)
-		goto done;
-
-	mo_apply(mo, mo->top);
-	hi = plan_mem_tokens_max(&mo->c->mem, mo->stages, mo->budget);
-	if ((f = mo_dp_run(mo, &run, r, 0, &full)) < 0) {
-		rc = f;
-		goto done;
-	}
-	mo_lists_free(r, nmask);
-	rc = 0;
-	if (f == 0 || hi < 0)
-		goto done;
-	while (lo < hi) {
-		mid = lo + (hi - lo + 1) / 2;
-		f = mo_dp_run(mo, &run, r, mid, &full);
-		mo_lists_free(r, nmask);
-		if (f < 0) {
-			rc = f;
-			goto done;
-		}
-		if (f)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	if ((f = mo_dp_run(mo, &run, r, lo, &full)) != 1) {
-		rc = f < 0 ? f : PLAN_ENOMEM;
-		goto done;
-	}
-
-	/* Walk back: the last slot's node is one whose branch reaches. */
-	mask = full;
-	for (j = mo->nslots; j-- > 0;) {
-		for (v = 0; v < mo->ncand; v++) {
-			if (!(mask & ((size_t)1 << v)))
-				continue;
-			pick[j] = v;
-			if (mo_tail_reaches(mo, &run,
-			    &r[mask & ~((size_t)1 << v)], j, pick, lo))
-				break;
-		}
-		mask &= ~((size_t)1 << pick[j]);
-	}
-	for (j = 0; j < mo->nslots; j++)
-		order[j] = mo->cand[pick[j]];
-	rc = 1;
-done:
-	if (r != NULL)
-		mo_lists_free(r, nmask);
-	free(r);
-	free(pick);
-	free(run.a);
-	free(run.b);
-	free(run.u);
-	return rc;
-}
-
 /* Writes the slot order, then fixed nodes, then the rest in vllm order. */
 static void
-mo_sequence(const struct mo *mo, const size_t *order, size_t *seq)
+mo_sequence(const struct plan_mo *mo, const size_t *order, size_t *seq)
 {
 	struct plan_ctx	*c = mo->c;
 	bool		*in = mo->used;
@@ -831,7 +572,7 @@ mo_reasons(struct plan_ctx *c)
 int
 plan_memory_order(struct plan_ctx *c, size_t *seq)
 {
-	struct mo	 mo;
+	struct plan_mo	 mo;
 	size_t		*order = NULL;
 	plan_i128	 tokens;
 	int		 rc;
@@ -856,10 +597,10 @@ plan_memory_order(struct plan_ctx *c, size_t *seq)
 		rc = mo_fixed_split(&mo) == 0 ?
 		    mo_assign(&mo, mo.split, order, &tokens) : 0;
 	else {
-		rc = MO_DP_TOO_LARGE;
+		rc = PLAN_MO_TOO_LARGE;
 		if (mo.ncand <= PLAN_EXACT_NODES)
-			rc = mo_dp(&mo, order);
-		if (rc == MO_DP_TOO_LARGE)
+			rc = plan_mo_exact(&mo, order);
+		if (rc == PLAN_MO_TOO_LARGE)
 			rc = mo_heuristic(&mo, order) == 0 ? 1 : PLAN_ENOMEM;
 	}
 	if (rc == 1)
