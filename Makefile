@@ -78,7 +78,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
 FUZZ_TIME ?= 60
 REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRC))
 
-.PHONY: all check unit integ demo deps clean install bench fuzz verify-units fuzz-build fuzz-replay
+.PHONY: all check unit integ demo deps clean install bench fuzz verify-units fuzz-build fuzz-replay valgrind
 
 all: $(PROGRAMS)
 
@@ -144,6 +144,13 @@ $(BUILD)/tests/badpeer: tests/tools/badpeer.c $(LIB_A)
 
 integ: $(PROGRAMS) $(FAKE_NVML) $(BUILD)/tests/badpeer
 	@BIN=$(CURDIR)/$(BUILD) sh tests/integ/run.sh $(INTEG_TESTS)
+
+# The head and three agents, placed and then stopped, under Valgrind's
+# memcheck: any memory error or leak in the four processes fails.
+valgrind: deps
+	@sh tests/deps.sh valgrind
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/badpeer
+	@bash tests/valgrind.sh $(BUILD)
 
 check: deps
 	@$(MAKE) --no-print-directory all
