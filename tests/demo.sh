@@ -66,7 +66,10 @@ done
 
 say "metrics (GET /metrics)"
 if command -v curl >/dev/null; then
-	curl -fsS "http://127.0.0.1:$STATUS_PORT/metrics" | grep -v '^#' | head -n 20
+	curl -fsS "http://127.0.0.1:$STATUS_PORT/metrics" |
+		grep -E '^ppcoord_(nodes|plan_generation|stages|kv_tokens|joins_total|plan_seconds|frames_total)'
 fi
 
-say "stopping"
+say "stopping the head and the agents"
+cleanup
+log "stopped; certificates, configs and logs are in $DEMO"
