@@ -145,6 +145,51 @@ test_format_rejects_injection(void **state)
 	assert_null(envfile_format(&env));
 }
 
+/*
+ * Node ids that name a path or carry bytes special to systemd's
+ * EnvironmentFile= (quotes, a trailing backslash that joins the next line)
+ * or to a shell, and addresses of the same kind: none reaches the file.
+ */
+static void
+test_format_rejects_paths_and_quoting(void **state)
+{
+	static const char *const ids[] = {
+		"../x", "a/b", "/etc/passwd", ".", "..", ".hidden", "-rf",
+		"gpu-b\\", "gpu-b\"", "gpu-b'", "$(reboot)", "gpu-b\r",
+		"gpu-b\t", "gpu-b\x7f", "gpu-\xc3\xa9", "",
+	};
+	static const char *const addrs[] = {
+		"10.0.0.1\\", "\"10.0.0.1\"", "'10.0.0.1'", "$(reboot)",
+		"`id`", "10.0.0.1;id", "10.0.0.1\r", "a=b", "../x", "",
+	};
+	struct stage_env	 env;
+	char			 err[PPC_ERRLEN];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		example_env(&env);
+		snprintf(env.node_id, sizeof(env.node_id), "%s", ids[i]);
+		if (envfile_format(&env) != NULL)
+			fail_msg("node id %zu \"%s\" was formatted", i, ids[i]);
+		err[0] = '\0';
+		assert_int_equal(envfile_check(&env, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "invalid node id"));
+		assert_null(strchr(err, '\n'));
+	}
+	for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		example_env(&env);
+		snprintf(env.master_addr, sizeof(env.master_addr), "%s",
+		    addrs[i]);
+		if (envfile_format(&env) != NULL)
+			fail_msg("address %zu \"%s\" was formatted", i,
+			    addrs[i]);
+		err[0] = '\0';
+		assert_int_equal(envfile_check(&env, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "master address"));
+		assert_null(strchr(err, '\n'));
+	}
+}
+
 static void
 test_check_errors(void **state)
 {
@@ -526,6 +571,7 @@ main(void)
 		cmocka_unit_test(test_format_assigned_exact),
 		cmocka_unit_test(test_format_standby_revoked),
 		cmocka_unit_test(test_format_rejects_injection),
+		cmocka_unit_test(test_format_rejects_paths_and_quoting),
 		cmocka_unit_test(test_check_errors),
 		cmocka_unit_test(test_format_partition),
 		cmocka_unit_test(test_parse_round_trip),

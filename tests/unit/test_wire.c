@@ -801,6 +801,31 @@ static void edit_master(Ppcoord__Assignment *a)
 {
 	a->master_addr = "10.0.0.1\nX=1";
 }
+static void edit_node_id_dotdot(Ppcoord__Assignment *a) { a->node_id = "../x"; }
+static void edit_node_id_slash(Ppcoord__Assignment *a) { a->node_id = "gpu/c"; }
+static void edit_node_id_newline(Ppcoord__Assignment *a)
+{
+	a->node_id = "gpu-c\nPPCOORD_STATE=revoked";
+}
+static void edit_node_id_long(Ppcoord__Assignment *a)
+{
+	a->node_id = "g123456789012345678901234567890123456789012345678901234"
+	    "567890123";
+}
+static void edit_master_backslash(Ppcoord__Assignment *a)
+{
+	/* systemd's EnvironmentFile= joins a line ending in a backslash
+	 * with the next one. */
+	a->master_addr = "10.0.0.1\\";
+}
+static void edit_master_quote(Ppcoord__Assignment *a)
+{
+	a->master_addr = "\"10.0.0.1\"";
+}
+static void edit_stage_node_path(Ppcoord__Assignment *a)
+{
+	a->stages[3]->node_id = "../gpu-c";
+}
 static void edit_stage_count(Ppcoord__Assignment *a) { a->n_stages = 3; }
 static void edit_stage_node(Ppcoord__Assignment *a)
 {
@@ -840,6 +865,13 @@ static const struct {
 	{ edit_partition_0, "layer_partition[0] is 0" },
 	{ edit_node_id, "Assignment: invalid node id \"gpu c\"" },
 	{ edit_master, "Assignment: invalid address" },
+	{ edit_node_id_dotdot, "Assignment: invalid node id \"../x\"" },
+	{ edit_node_id_slash, "Assignment: invalid node id \"gpu/c\"" },
+	{ edit_node_id_newline, "Assignment: invalid node id" },
+	{ edit_node_id_long, "is 64 bytes long, the maximum is 63" },
+	{ edit_master_backslash, "Assignment: invalid address" },
+	{ edit_master_quote, "Assignment: invalid address" },
+	{ edit_stage_node_path, "stages[3]: invalid node id" },
 	{ edit_stage_count, "3 stages listed: expected num_stages 4" },
 	{ edit_stage_node, "stages[3] names node gpu-a, but the assignment "
 	    "gives that stage to gpu-c" },
