@@ -30,6 +30,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # logs, which tests/integ/lib.sh scans when each test ends.
 export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1:check_initialization_order=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 else
 BUILD ?= build
 SANFLAGS :=
