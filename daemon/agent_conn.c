@@ -31,6 +31,7 @@ static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_retry_cb(evutil_socket_t, short, void *);
 static void	conn_welcome_timeout_cb(evutil_socket_t, short, void *);
 static void	conn_connect_next(struct agent *);
+static bool	conn_errno_unreachable(int);
 
 static struct log_ratelimit conn_ratelimit =
     LOG_RATELIMIT_INIT(CONN_LOG_INTERVAL_S, 1);
@@ -279,9 +280,11 @@ conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 static void
 conn_connect_next(struct agent *a)
 {
-	struct addrinfo	*ai = a->addr_next;
-	SSL		*ssl;
-	char		 err[PPC_ERRLEN], ip[NI_MAXHOST];
+	struct addrinfo		*ai = a->addr_next;
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	char			 err[PPC_ERRLEN], ip[NI_MAXHOST];
+	int			 sockerr;
 
 	a->addr_next = ai->ai_next;
 	conn_format_addr(ai->ai_addr, ip, sizeof(ip));
@@ -312,14 +315,26 @@ conn_connect_next(struct agent *a)
 		agent_conn_lost(a, false, "failed to create a bufferevent");
 		return;
 	}
-	bufferevent_setcb(a->bev, agent_session_read_cb, NULL, conn_event_cb,
-	    a);
-	bufferevent_enable(a->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(a->bev, ai->ai_addr,
-	    (int)ai->ai_addrlen) == -1) {
-		/* conn_event_cb has run with the error, or will. */
-		log_debug("connect to %s failed at once", ip);
+	bev = a->bev;
+	bufferevent_setcb(bev, agent_session_read_cb, NULL, conn_event_cb, a);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(bev, ai->ai_addr,
+	    (int)ai->ai_addrlen) == 0 || a->bev != bev)
+		return;
+
+	/* libevent 2.1.12 reports a connect() that fails at once, such as
+	 * ENETUNREACH on a link that is down, only through this return
+	 * value and not through the event callback. */
+	sockerr = errno;
+	bufferevent_free(a->bev);
+	a->bev = NULL;
+	if (conn_errno_unreachable(sockerr) && a->addr_next != NULL) {
+		log_debug("head %s at %s: %s; trying its next address",
+		    a->target, ip, strerror(sockerr));
+		conn_connect_next(a);
+		return;
 	}
+	agent_conn_lost(a, false, "connect to %s: %s", ip, strerror(sockerr));
 }
 
 /* True for socket errors after which another address of the same head may
