@@ -196,7 +196,7 @@ head_listening() {
 }
 
 # Starts the head on a free loopback port (another on a collision) and
-# waits until its control socket answers.
+# waits until its control socket returns a status.
 head_start() {
 	local try end
 	for try in 1 2 3 4 5; do
@@ -292,12 +292,12 @@ env_get() {
 	sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1
 }
 
-# state_is NAME STATE: the agent's environment file says PPCOORD_STATE=STATE.
+# state_is NAME STATE: the agent's environment file contains PPCOORD_STATE=STATE.
 state_is() {
 	[ "$(env_get "$T/$1/stage.env" PPCOORD_STATE)" = "$2" ]
 }
 
-# all_assigned NAME...: every named agent's file says assigned.
+# all_assigned NAME...: every named agent's file contains PPCOORD_STATE=assigned.
 all_assigned() {
 	local n
 	for n in "$@"; do
