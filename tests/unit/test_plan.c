@@ -794,6 +794,142 @@ test_large_cluster_vllm(void **state)
 	fx_inv_free(&inv);
 }
 
+/* Checks what every successful plan must satisfy. */
+static void
+check_invariants(const struct plan_config *cfg, const struct inv *inv,
+    const struct plan *p, const struct plan_hint *hints, size_t nhints)
+{
+	uint32_t	 s, k, layers = 0;
+	size_t		 i, j, used;
+	bool		*seen;
+
+	used = cfg->expected_nodes > 0 ? cfg->expected_nodes : inv->nnodes;
+	assert_int_equal(p->nnodes, used);
+	assert_int_equal(p->nnodes + p->nspares, inv->nnodes);
+	assert_string_equal(p->master_addr, p->nodes[0].address);
+	seen = calloc(inv->nnodes, sizeof(*seen));
+	assert_non_null(seen);
+	s = 0;
+	for (i = 0; i < p->nnodes; i++) {
+		assert_int_equal(p->nodes[i].node_rank, i);
+		assert_int_equal(p->nodes[i].first_stage, s);
+		assert_int_equal(p->nodes[i].stage_count,
+		    p->nodes[i].workers / p->tp_size);
+		assert_false(seen[p->nodes[i].inv_index]);
+		seen[p->nodes[i].inv_index] = true;
+		assert_string_equal(p->nodes[i].id,
+		    inv->nodes[p->nodes[i].inv_index].id);
+		for (k = 0; k < p->nodes[i].stage_count; k++)
+			assert_int_equal(p->stages[s + k].node, i);
+		s += p->nodes[i].stage_count;
+		assert_true(p->nodes[i].reason[0] != '\0');
+	}
+	assert_int_equal(s, p->num_stages);
+	for (i = 0; i < p->nspares; i++) {
+		assert_false(seen[p->spares[i].inv_index]);
+		seen[p->spares[i].inv_index] = true;
+		assert_true(p->spares[i].reason[0] != '\0');
+	}
+	for (s = 0; s < p->num_stages; s++) {
+		assert_true(p->layer_partition[s] >= 1);
+		assert_int_equal(p->stages[s].stage, s);
+		assert_int_equal(p->stages[s].first_layer, layers);
+		layers += p->layer_partition[s];
+		assert_int_equal(p->stages[s].end_layer, layers);
+	}
+	assert_int_equal(layers, p->layers);
+
+	/* Pins of present nodes hold, and so do kept hints. */
+	for (j = 0; j < cfg->npins; j++)
+		for (i = 0; i < p->nnodes; i++)
+			if (strcmp(p->nodes[i].id, cfg->pins[j].node) == 0) {
+				assert_true(p->nodes[i].pinned);
+				assert_int_equal(p->nodes[i].first_stage,
+				    cfg->pins[j].stage);
+			}
+	for (i = 0; i < p->nnodes; i++) {
+		if (!p->nodes[i].hinted)
+			continue;
+		for (j = 0; j < nhints; j++)
+			if (strcmp(hints[j].node, p->nodes[i].id) == 0)
+				break;
+		assert_true(j < nhints);
+		assert_int_equal(p->nodes[i].first_stage,
+		    hints[j].first_stage);
+	}
+	free(seen);
+}
+
+static void
+test_random_plans_invariants(void **state)
+{
+	static const uint32_t worker_sets[] = { 1, 2, 4, 8 };
+	struct plan_config cfg;
+	struct plan_pin	 pins[2];
+	struct plan_hint hints[3];
+	struct fx_node	 nodes[10];
+	struct inv	 inv;
+	struct plan	 p;
+	char		 err[PPC_ERRLEN], ids[10][8], addrs[10][16];
+	const char	*listed[10];
+	uint64_t	 seed = 0xC0FFEE;
+	uint32_t	 tp, npins, nh;
+	size_t		 n, i;
+	int		 c, rc, ok = 0;
+
+	for (c = 0; c < 3000; c++) {
+		n = (size_t)fx_range(&seed, 1, 10);
+		tp = worker_sets[fx_range(&seed, 0, 2)];
+		for (i = 0; i < n; i++) {
+			snprintf(ids[i], sizeof(ids[i]), "g%zu", i);
+			snprintf(addrs[i], sizeof(addrs[i]), "10.0.%u.%u",
+			    (unsigned)fx_range(&seed, 0, 2), (unsigned)i);
+			nodes[i].id = ids[i];
+			nodes[i].address = addrs[i];
+			nodes[i].workers = tp * (uint32_t)fx_range(&seed, 1,
+			    2);
+			nodes[i].memory = 80 * FX_GIB;
+			listed[i] = ids[fx_range(&seed, 0, n - 1)];
+		}
+		fx_inv(&inv, nodes, n);
+		plan_config_init(&cfg);
+		cfg.layers = (uint32_t)fx_range(&seed, 1, 40);
+		cfg.tp_size = tp;
+		cfg.expected_nodes = (uint32_t)fx_range(&seed, 0, n);
+		cfg.order = fx_range(&seed, 0, 1) == 0 ? PLAN_ORDER_VLLM :
+		    PLAN_ORDER_LISTED;
+		cfg.listed = listed;
+		cfg.nlisted = n;
+		cfg.driver = ids[fx_range(&seed, 0, n - 1)];
+		npins = (uint32_t)fx_range(&seed, 0, 2);
+		for (i = 0; i < npins; i++) {
+			snprintf(pins[i].node, sizeof(pins[i].node), "g%u",
+			    (unsigned)fx_range(&seed, 0, n));
+			pins[i].stage = (uint32_t)fx_range(&seed, 0, 6);
+		}
+		cfg.pins = pins;
+		cfg.npins = npins;
+		nh = (uint32_t)fx_range(&seed, 0, 3);
+		for (i = 0; i < nh; i++) {
+			hints[i].node = ids[fx_range(&seed, 0, n - 1)];
+			hints[i].first_stage = (uint32_t)fx_range(&seed, 0, 8);
+		}
+		rc = plan_compute(&cfg, &inv, hints, nh, &p, err, sizeof(err));
+		if (rc == 0) {
+			check_invariants(&cfg, &inv, &p, hints, nh);
+			ok++;
+		} else {
+			assert_int_equal(rc, PLAN_EINFEASIBLE);
+			assert_true(err[0] != '\0');
+			assert_int_equal(p.nnodes, 0);
+			assert_null(p.nodes);
+		}
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+	assert_true(ok > 1000);
+}
+
 int
 main(void)
 {
@@ -818,6 +954,7 @@ main(void)
 		cmocka_unit_test(test_memory_policies_need_sizes),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_large_cluster_vllm),
+		cmocka_unit_test(test_random_plans_invariants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -909,6 +909,95 @@ test_memory_order_tie_keeps_vllm(void **state)
 	fx_inv_free(&inv);
 }
 
+/*
+ * Random clusters with pins, hints, spares and several stages per node:
+ * every plan's tokens are its stages' minimum, and the memory order is
+ * never worse than the vllm order.
+ */
+static void
+test_random_memory_plans(void **state)
+{
+	static const enum plan_partition parts[] = { PLAN_PARTITION_EVEN,
+	    PLAN_PARTITION_MANUAL, PLAN_PARTITION_MEMORY };
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct plan_pin	 pin;
+	struct plan_hint hint;
+	struct inv	 inv;
+	struct plan	 p, q;
+	uint64_t	 w[40], seed = 0xD15EA5E;
+	uint32_t	 manual[40], s;
+	char		 err[PPC_ERRLEN], name[8];
+	int64_t		 min;
+	size_t		 n, i;
+	int		 c, rc, qrc, compared = 0;
+
+	for (c = 0; c < 600; c++) {
+		n = (size_t)fx_range(&seed, 2, 16);
+		for (i = 0; i < 40; i++)
+			w[i] = fx_range(&seed, 1, 6) * FX_GIB / 4;
+		fx_sizes(&ms, 40, w, FX_GIB, FX_GIB, 2048);
+		plan_config_init(&cfg);
+		cfg.layers = 40;
+		cfg.sizes = &ms;
+		cfg.tp_size = 2;
+		cfg.expected_nodes = (uint32_t)fx_range(&seed, 1, n);
+		cfg.partition = parts[fx_range(&seed, 0, 2)];
+		fx_inv_uniform(&inv, n, 2, 0);
+		for (i = 0; i < n; i++) {
+			inv.nodes[i].workers = fx_range(&seed, 0, 3) == 0 ?
+			    4 : 2;
+			fx_set_memory(&inv, i, fx_range(&seed, 4, 40) * FX_GIB);
+		}
+		if (fx_range(&seed, 0, 1) == 0) {
+			snprintf(pin.node, sizeof(pin.node), "n%u",
+			    (unsigned)fx_range(&seed, 0, n - 1));
+			pin.stage = (uint32_t)fx_range(&seed, 0, 3);
+			cfg.pins = &pin;
+			cfg.npins = 1;
+		}
+		snprintf(name, sizeof(name), "n%u",
+		    (unsigned)fx_range(&seed, 0, n - 1));
+		hint.node = name;
+		hint.first_stage = (uint32_t)fx_range(&seed, 0, 4);
+
+		/* The manual split is the even one for the vllm plan's stages. */
+		qrc = plan_compute(&cfg, &inv, &hint, 1, &q, err, sizeof(err));
+		if (qrc == 0) {
+			plan_even_partition(40, q.num_stages, manual);
+			cfg.layer_partition = manual;
+			cfg.nlayer_partition = q.num_stages;
+		}
+		cfg.order = PLAN_ORDER_MEMORY;
+		rc = plan_compute(&cfg, &inv, &hint, 1, &p, err, sizeof(err));
+		if (qrc == 0 && cfg.partition == PLAN_PARTITION_MANUAL) {
+			plan_free(&q);
+			cfg.order = PLAN_ORDER_VLLM;
+			qrc = plan_compute(&cfg, &inv, &hint, 1, &q, err,
+			    sizeof(err));
+		}
+		if (rc == 0) {
+			min = INT64_MAX;
+			for (s = 0; s < p.num_stages; s++)
+				if (p.stages[s].kv_tokens < min)
+					min = p.stages[s].kv_tokens;
+			assert_int_equal(p.kv_tokens, min);
+			assert_true(p.kv_tokens >= 1);
+			assert_true(p.have_memory);
+		}
+		if (qrc == 0) {
+			/* Whatever vllm fits, the memory order fits too. */
+			assert_int_equal(rc, 0);
+			assert_true(p.kv_tokens >= q.kv_tokens);
+			compared++;
+		}
+		plan_free(&p);
+		plan_free(&q);
+		fx_inv_free(&inv);
+	}
+	assert_true(compared > 200);
+}
+
 int
 main(void)
 {
@@ -927,6 +1016,7 @@ main(void)
 		cmocka_unit_test(test_memory_order_mixed_stage_counts),
 		cmocka_unit_test(test_memory_order_keeps_pins_and_hints),
 		cmocka_unit_test(test_memory_order_tie_keeps_vllm),
+		cmocka_unit_test(test_random_memory_plans),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
