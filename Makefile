@@ -5,6 +5,7 @@
 #   make demo       head and three agents placing Llama-3.1-70B over TLS
 #   make deps       install (as root) or list the Debian packages needed
 #   make install    PREFIX=/usr/local DESTDIR= ...
+#   make verify-units   systemd-analyze verify on the units
 #   make check SANITIZE=1   the same suite under ASan and UBSan (build/asan/)
 
 PREFIX ?= /usr/local
