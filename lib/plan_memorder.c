@@ -121,8 +121,10 @@ mo_slots(struct plan_mo *mo)
 			run = 0;
 		}
 	}
+	/* Kept hints can leave gaps too small for a node, and placement
+	 * then drops the hints, which only the search over orders models. */
 	if (j < mo->nslots)
-		return MO_VLLM;
+		return MO_GENERIC;
 	for (s = 0; s < mo->stages; s++)
 		mo->budget[s] = mo->owner[s] >= 0 ?
 		    c->budget[mo->owner[s]] : 0;
