@@ -41,16 +41,19 @@ struct etcd;
  *
  * on_elected: this head now holds the leader key.
  * on_lost: this head stopped being the leader, with the reason. It is
- *   called as soon as a keepalive fails for good or none has succeeded for
- *   2/3 of the lease TTL, before etcd can let the lease expire, and also
- *   when a poll or a fenced write finds the leader key gone or replaced.
- *   The client campaigns again by itself.
+ *   called when etcd reports the lease gone, when no keepalive sent in the
+ *   last 2/3 of the lease TTL has succeeded (so before etcd can expire the
+ *   lease), and when a poll or a fenced write finds the leader key deleted
+ *   or replaced. The client then campaigns again by itself.
  * on_leader_changed: the leader value that etcd_leader returns changed;
  *   NULL when no leader is known. Also called for this head's own value,
  *   before on_elected.
- * on_error: a request failed and the client will retry, for example
- *   "https://10.0.0.5:2379: lease grant failed: connection refused".
- *   Called on each failure, so the caller should rate-limit its logging.
+ * on_error: a request to one endpoint failed, for example
+ *   "https://10.0.0.5:2379: etcd lease grant failed: Couldn't connect to
+ *   server". Called for every failed attempt of every request, the state
+ *   put and get included, so the caller should rate-limit its logging.
+ *   The campaign retries by itself; a put or get tries each endpoint once
+ *   and then reports the last failure to its own callback.
  * on_restored: the first request that succeeded after on_error, with the
  *   endpoint that answered.
  */
@@ -66,7 +69,7 @@ struct etcd_campaign_cb {
 };
 
 /* Completion of etcd_put_state: rc is ETCD_OK, ETCD_ERROR or ETCD_FENCED,
- * and message says why when rc is not ETCD_OK. */
+ * and message gives the reason when rc is not ETCD_OK. */
 typedef void	(*etcd_put_cb)(struct etcd *, int rc, const char *message,
 		    void *arg);
 
@@ -110,7 +113,7 @@ int		 etcd_campaign(struct etcd *e, const char *my_id,
 /*
  * Stops campaigning and revokes the lease, which deletes P/leader if this
  * head holds it, so another head can take over at once. `cb` (may be NULL)
- * runs when etcd answered or every endpoint failed. on_lost is not called.
+ * runs when etcd replied or every endpoint failed. on_lost is not called.
  */
 void		 etcd_resign(struct etcd *e, etcd_done_cb cb, void *arg);
 

@@ -4,12 +4,13 @@
  * A campaign grants a lease, then creates P/leader with it in a
  * transaction that succeeds only if the key is absent. The winner refreshes
  * the lease every TTL/3 and polls P/leader every TTL/4; the others poll
- * P/leader every TTL/4 and try again once it is gone. Polling stands in for
+ * P/leader every TTL/4 and try again once it is gone. Polling replaces
  * the gateway's streaming watch: it costs one small range request per head
  * per TTL/4, and a takeover waits at most that long after the key goes.
  *
- * The leader gives up, and calls on_lost, when no keepalive sent in the
- * last 2/3 of the TTL succeeded. A keepalive refreshes the lease at some
+ * The leader gives up, and calls on_lost, when etcd reports its lease
+ * gone or no keepalive sent in the last 2/3 of the TTL succeeded; after a
+ * failed keepalive the next one goes out sooner. A keepalive refreshes the lease at some
  * moment between sending and its reply, so counting from the send keeps
  * the leader's deadline at least TTL/3 before etcd can expire the lease.
  * After a loss the old lease is revoked, so that this head's stale key
@@ -335,12 +336,17 @@ etcd_keepalive_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 	if (etcd_stale(e, req, ETCD_LEAD) || req->lease != e->lease)
 		return;
 	e->keepalive_busy = false;
-	if (err != NULL)
-		return;		/* on_error had it; the deadline decides */
-
-	if (etcd_json_keepalive_reply(reply, e->lease, &ttl_s, msg,
-	    sizeof(msg)) == -1) {
+	if (err == NULL && etcd_json_keepalive_reply(reply, e->lease, &ttl_s,
+	    msg, sizeof(msg)) == -1) {
 		etcd_report_error(e, msg);
+		err = msg;
+	}
+
+	/* One failure does not end the lead: the next keepalive goes out
+	 * after TTL/10 instead of TTL/3, so there is time for another try
+	 * before the loss deadline. */
+	if (err != NULL) {
+		etcd_arm(e->ev_keepalive, e->ttl_ms / 10);
 		return;
 	}
 	if (ttl_s == 0) {
@@ -349,7 +355,7 @@ etcd_keepalive_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 		etcd_lose(e, reason, NULL);
 		return;
 	}
-	/* Once the deadline has passed, etcd_is_leader has said false, so
+	/* Once the deadline has passed, etcd_is_leader has returned false, so
 	 * a late success does not make this head the leader again. */
 	if (util_now_ms() >= etcd_loss_deadline(e)) {
 		etcd_deadline_event(-1, 0, e);
@@ -516,17 +522,17 @@ int
 etcd_campaign(struct etcd *e, const char *my_id,
     const struct etcd_campaign_cb *cb, char *err, size_t errlen)
 {
-	char	why[PPC_ERRLEN];
+	char	detail[PPC_ERRLEN];
 
 	if (e->phase != ETCD_IDLE) {
 		snprintf(err, errlen, "etcd: a campaign is already running");
 		return -1;
 	}
-	if (my_id == NULL || etcd_check_value(my_id, strlen(my_id), why,
-	    sizeof(why)) == -1) {
+	if (my_id == NULL || etcd_check_value(my_id, strlen(my_id), detail,
+	    sizeof(detail)) == -1) {
 		snprintf(err, errlen, "etcd campaign: invalid %s; set "
 		    "head.advertise to this head's host:port",
-		    my_id == NULL ? "leader value (none)" : why);
+		    my_id == NULL ? "leader value (none)" : detail);
 		return -1;
 	}
 	if (etcd_campaign_timers(e) == -1) {

@@ -1,10 +1,10 @@
 /*
  * HTTP requests to etcd: libcurl's multi interface driven by libevent.
- * libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and
- * when to call it back (CURLMOPT_TIMERFUNCTION); each libevent event hands
- * the ready socket to curl_multi_socket_action, and finished transfers are
- * collected with curl_multi_info_read. libcurl resolves names in a thread
- * of its own, so nothing here blocks the loop.
+ * libcurl names the sockets to watch (CURLMOPT_SOCKETFUNCTION) and the
+ * time of its next call (CURLMOPT_TIMERFUNCTION). Each libevent event
+ * passes the ready socket to curl_multi_socket_action, and finished
+ * transfers are collected with curl_multi_info_read. libcurl resolves
+ * names in a thread of its own, so nothing here blocks the loop.
  *
  * A request that fails in transport or with a 5xx status is tried once on
  * each of the other endpoints, and later requests start at the endpoint
@@ -357,7 +357,7 @@ etcd_http_outcome(struct etcd_req *req, CURLcode result, json_t **reply,
     char *err, size_t errlen)
 {
 	const char	*ep = req->e->endpoints[req->endpoint];
-	char		 why[PPC_ERRLEN / 2];
+	char		 detail[PPC_ERRLEN / 2];
 
 	*reply = NULL;
 	if (req->reply_too_large) {
@@ -374,10 +374,10 @@ etcd_http_outcome(struct etcd_req *req, CURLcode result, json_t **reply,
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE,
 	    &req->http_status);
 	if (etcd_json_reply(req->reply != NULL ? req->reply : "",
-	    req->reply_len, req->http_status, reply, &req->grpc_code, why,
-	    sizeof(why)) == -1) {
+	    req->reply_len, req->http_status, reply, &req->grpc_code, detail,
+	    sizeof(detail)) == -1) {
 		snprintf(err, errlen, "%s: etcd %s failed: %s", ep, req->op,
-		    why);
+		    detail);
 		/* 503 is etcd without a quorum or timing out a proposal;
 		 * another member may do better. */
 		return req->http_status >= 500 ? 1 : -1;

@@ -21,7 +21,7 @@
  * base64 with its JSON envelope fits with room to spare. */
 #define ETCD_REPLY_MAX		(4u << 20)
 
-/* Longest leader value: an advertise address "host:port". */
+/* Maximum length of a leader value, an advertise address "host:port". */
 #define ETCD_LEADER_MAX		255
 
 /* Retry delays while etcd is unreachable, doubled on each failure. */

@@ -241,7 +241,7 @@ etcd_json_error_text(const json_t *doc, int *grpc_code)
 
 /*
  * Checks a reply: HTTP 200, a JSON object of at most ETCD_REPLY_MAX bytes
- * and no "error" member. On an etcd error, err holds etcd's message and
+ * and no "error" member. On an etcd error, err contains etcd's message and
  * grpc_code its code (0 when the reply has none).
  */
 int

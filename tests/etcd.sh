@@ -5,7 +5,7 @@
 #   sh tests/etcd.sh start DIR     start (or restart) etcd, print its settings
 #   sh tests/etcd.sh stop DIR      stop it and wait until it has exited
 #
-# DIR holds everything: certs/ (made by tests/certs.sh on the first start:
+# DIR contains everything: certs/ (made by tests/certs.sh on the first start:
 # the server uses head.pem, clients use node-a..node-f), data/, etcd.log,
 # etcd.pid and etcd.ports. A second start in the same DIR reuses the ports,
 # certificates and data, so a test can stop etcd and bring the same member
@@ -70,7 +70,7 @@ stop() {
 }
 
 # Starts etcd on the ports in DIR/etcd.ports and waits up to 15 s for
-# /health. Returns 1 if etcd exited (a port taken) or did not answer.
+# /health. Returns 1 if etcd exited (a port taken) or did not reply.
 launch() {
 	read -r client peer <"$DIR/etcd.ports"
 	# timeout bounds etcd's life and passes a TERM on to it. etcd stays
@@ -98,6 +98,20 @@ launch() {
 	return 1
 }
 
+# Picks two free ports and starts etcd on them, up to three times in case
+# another process takes a port in between.
+first_launch() {
+	for _ in 1 2 3; do
+		client=$(free_port) || continue
+		peer=$(free_port) || continue
+		[ "$client" != "$peer" ] || continue
+		echo "$client $peer" >"$DIR/etcd.ports"
+		launch && return 0
+	done
+	rm -f "$DIR/etcd.ports"
+	return 1
+}
+
 start() {
 	command -v "$ETCD" >/dev/null 2>&1 || {
 		echo "etcd.sh: $ETCD not found: install the etcd-server package" >&2
@@ -108,6 +122,7 @@ start() {
 	if [ ! -f "$DIR/certs/ca.pem" ]; then
 		sh "$SRC/tests/certs.sh" "$DIR/certs" || exit 1
 	fi
+
 	stop
 	if [ -f "$DIR/etcd.ports" ]; then
 		launch || {
@@ -115,19 +130,12 @@ start() {
 			tail -n 20 "$DIR/etcd.log" >&2
 			exit 1
 		}
-	else
-		ok=0
-		for _ in 1 2 3; do
-			echo "$(free_port) $(free_port)" >"$DIR/etcd.ports"
-			launch && { ok=1; break; }
-		done
-		if [ $ok = 0 ]; then
-			rm -f "$DIR/etcd.ports"
-			echo "etcd.sh: etcd did not become healthy in $DIR" >&2
-			tail -n 20 "$DIR/etcd.log" >&2
-			exit 1
-		fi
+	elif ! first_launch; then
+		echo "etcd.sh: etcd did not become healthy in $DIR" >&2
+		tail -n 20 "$DIR/etcd.log" >&2
+		exit 1
 	fi
+
 	read -r client _ <"$DIR/etcd.ports"
 	echo "ETCD_ENDPOINT=https://127.0.0.1:$client"
 	echo "ETCD_CA=$DIR/certs/ca.pem"
