@@ -3,7 +3,8 @@
 # restores the plan from its state file, and every agent ends with the
 # same generation, the same environment file and no hook run twice. The
 # spare stays a spare. Two rounds: one after the agents have noticed the
-# loss, and one that restarts the head at once.
+# loss, and one that restarts the head at once. Then a node dies while
+# the head is down, and the restarted head hands its stages to the spare.
 . "$(dirname "$0")/lib.sh"
 need_bins
 need_jq
@@ -66,4 +67,35 @@ for round in 1 2; do
 	grep -q 'revoked' "$HEAD_LOG" && fail "the head revoked a plan across its restart"
 	log "round $round: generation $gen, same files, no hook reran"
 done
-log "the agents kept their places across two kill -9 of the head"
+
+# A node that dies while the head is down: the restarted head waits
+# node_timeout for it, then the spare takes exactly its stages.
+env_placement node-b | grep -v '^PPCOORD_NODE_ID=' >"$T/node-b.placement"
+kill -KILL "$HEAD_PID"
+wait "$HEAD_PID" 2>/dev/null
+HEAD_PID=""
+kill -KILL "$(agent_pid node-b)"
+wait "$(agent_pid node-b)" 2>/dev/null
+head_start
+t0=$(now_ms)
+wait_for 10 "node-d to take the place of node-b" \
+	grep -q 'spare node-d takes stages .* of lost node node-b' "$HEAD_LOG"
+took=$(($(now_ms) - t0))
+log "node-d took the place of node-b ${took} ms after the head restarted"
+[ "$took" -le $((TIMEOUT_MS + HB_MS + 400)) ] ||
+	fail "the restarted head replaced node-b after ${took} ms; the bound is node_timeout plus one heartbeat"
+wait_for 10 "the new generation acknowledged" converged node-a node-c node-d
+[ "$(head_gen)" = $((gen + 1)) ] ||
+	fail "the takeover made generation $(head_gen), expected $((gen + 1))"
+env_placement node-d | grep -v '^PPCOORD_NODE_ID=' | cmp -s - "$T/node-b.placement" ||
+	fail "node-d did not get node-b's placement: $(cat "$T/node-d/stage.env")"
+sleep 0.5
+for n in node-a node-c; do
+	env_placement "$n" | cmp -s - <(env_plan_part "$T/$n.env.before") ||
+		fail "$n's placement changed when node-b was replaced"
+	[ "$(hook_runs "$n")" = "${runs[$n]}" ] ||
+		fail "on_assign ran again on $n when node-b was replaced"
+done
+[ "$(hook_runs node-d)" = $((runs[node-d] + 1)) ] ||
+	fail "on_assign ran $(hook_runs node-d) times on node-d, expected $((runs[node-d] + 1))"
+log "the restarted head kept every place and replaced the node that died"
