@@ -1,0 +1,58 @@
+#!/bin/bash
+# Hostile requests on the head's HTTP status port while three healthy
+# agents are placed: a 16 KiB header, a 64 KiB body, a path that climbs
+# out of the URL space, an unknown method and a request line of plain
+# garbage. Each gets an HTTP error, the head stays up and keeps serving
+# /metrics, and the healthy nodes keep their generation.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/misuse.sh"
+HEAD_STATUS=1
+misuse_setup
+URL="http://127.0.0.1:$STATUS_PORT"
+
+# http_code ARGS...: the HTTP status of one curl request, or 000 when the
+# head closed without an answer.
+http_code() {
+	curl -s -o "$T/http.body" -w '%{http_code}' --max-time 10 "$@"
+}
+
+case_begin "16 KiB request header"
+code=$(http_code -H "X-Big: $(head -c 16384 /dev/zero | tr '\0' a)" "$URL/metrics")
+log "HTTP status $code"
+case $code in 4??|000) ;; *) fail "$CASE_NAME: HTTP status $code, expected an error" ;; esac
+expect_healthy
+
+case_begin "64 KiB request body"
+head -c 65536 /dev/zero | tr '\0' a >"$T/body"
+code=$(http_code --data-binary @"$T/body" "$URL/status")
+log "HTTP status $code"
+case $code in 4??|000) ;; *) fail "$CASE_NAME: HTTP status $code, expected an error" ;; esac
+expect_healthy
+
+case_begin "path outside the URL space"
+code=$(http_code --path-as-is "$URL/../../../../etc/passwd")
+log "HTTP status $code"
+[ "$code" = 404 ] || [ "$code" = 400 ] || fail "$CASE_NAME: HTTP status $code, expected 404 or 400"
+grep -q 'root:' "$T/http.body" && fail "$CASE_NAME: the head served a file"
+expect_healthy
+
+case_begin "unknown method"
+code=$(http_code -X BREW "$URL/status")
+log "HTTP status $code"
+case $code in 4??|5??|000) ;; *) fail "$CASE_NAME: HTTP status $code, expected an error" ;; esac
+expect_healthy
+
+case_begin "garbage request line"
+HEAD_PORT_SAVED=$HEAD_PORT
+HEAD_PORT=$STATUS_PORT
+badpeer -s plaintext -t 5
+HEAD_PORT=$HEAD_PORT_SAVED
+expect_result '^(closed|http answer)'
+expect_healthy
+
+case_begin "metrics after the bad requests"
+code=$(http_code "$URL/metrics")
+[ "$code" = 200 ] || fail "$CASE_NAME: /metrics answered $code"
+grep -q '^ppcoord_plan_generation ' "$T/http.body" || fail "$CASE_NAME: /metrics lacks ppcoord_plan_generation"
+expect_healthy
+log "every bad HTTP request got an error"
