@@ -89,8 +89,11 @@ etcd_ignore_reply(struct etcd *e, struct etcd_req *req, json_t *reply,
 static void
 etcd_revoke_unused(struct etcd *e, int64_t lease)
 {
-	etcd_http_post(e, "lease revoke", "/v3/lease/revoke",
+	struct etcd_req	*req;
+
+	req = etcd_http_post(e, "lease revoke", "/v3/lease/revoke",
 	    etcd_json_lease_id(lease), (long)e->conf_ttl_ms, etcd_ignore_reply);
+	req->not_found_ok = true;
 }
 
 /* The next retry delay: twice the last one up to ETCD_BACKOFF_MAX_MS,
@@ -198,6 +201,7 @@ etcd_revoke_old(struct etcd *e)
 	    etcd_json_lease_id(e->lease), (long)e->conf_ttl_ms,
 	    etcd_revoke_old_done);
 	req->lease = e->lease;
+	req->not_found_ok = true;
 }
 
 static void
@@ -586,6 +590,7 @@ etcd_resign(struct etcd *e, etcd_done_cb cb, void *arg)
 		req = etcd_http_post(e, "lease revoke", "/v3/lease/revoke",
 		    etcd_json_lease_id(e->lease), (long)e->conf_ttl_ms,
 		    etcd_resign_done);
+		req->not_found_ok = true;
 		e->lease = 0;
 	} else
 		req = etcd_http_fail(e, "lease revoke", NULL,

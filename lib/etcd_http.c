@@ -395,7 +395,8 @@ etcd_http_finish(struct etcd_req *req, CURLcode result)
 
 	curl_multi_remove_handle(e->multi, req->easy);
 	rc = etcd_http_outcome(req, result, &reply, err, sizeof(err));
-	if (rc == 0) {
+	if (rc == 0 || (req->not_found_ok &&
+	    req->grpc_code == ETCD_GRPC_NOT_FOUND)) {
 		e->endpoint_cur = req->endpoint;
 		etcd_report_ok(e, e->endpoints[req->endpoint]);
 	} else

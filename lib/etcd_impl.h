@@ -61,6 +61,8 @@ struct etcd_req {
 	uint64_t		 sent_ms;	/* start of the current attempt */
 	long			 http_status;
 	int			 grpc_code;	/* from an error reply, else 0 */
+	bool			 not_found_ok;	/* NotFound is no error: a lease
+						 * revoke of an expired lease */
 
 	struct event		*defer;		/* completes a local failure */
 	char			*local_err;
