@@ -45,6 +45,11 @@ for n in node-a node-b node-c; do
 		"$T/status.json" >/dev/null || fail "$n: status first_layer differs from its file"
 done
 
+# Heartbeats arrive every 500 ms, so no node's last frame is older than
+# the 5 s node_timeout.
+jq -e '[.nodes[] | select(.last_heartbeat_ms >= 0 and .last_heartbeat_ms < 5000)] | length == 3' \
+	"$T/status.json" >/dev/null || fail "a node's last_heartbeat_ms is missing or past node_timeout"
+
 # Table status names every node and the cluster state.
 "$CTL" status -s "$SOCK" >"$T/status.txt" || fail "ppcoordctl status failed"
 cat "$T/status.txt"
