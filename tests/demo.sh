@@ -2,12 +2,13 @@
 # make demo: a head and three agents on loopback place Llama-3.1-70B over
 # TLS. Two nodes have 8x80 GiB GPUs and one 8x40 GiB; the memory-aware
 # split gives the smaller node fewer layers, and node-c is pinned to stage
-# 0. Everything lives under build/demo/ and is stopped at the end.
+# 0. Everything lives under build/demo/ (DEMO_DIR, which is removed and
+# made anew) and is stopped at the end.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$SRC/build}
-DEMO="$SRC/build/demo"
+DEMO=${DEMO_DIR:-$SRC/build/demo}
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 export BIN TMPDIR="$DEMO"
