@@ -128,9 +128,9 @@ agent_log_errors(const struct conf_errors *errs)
 }
 
 /* SIGHUP: a new config applies to the next connection (heads, TLS files,
- * GPUs) and at once to hooks and timeouts. The node id and the
- * environment file stay, because changing either under a running agent
- * would orphan what the file holds. */
+ * GPUs) and at once to hooks and timeouts. A config that changes the node
+ * id or the environment file is rejected whole, because changing either
+ * under a running agent would orphan the assignment in the file. */
 static void
 agent_reload(struct agent *a)
 {

@@ -14,8 +14,9 @@
 
 #include "agent.h"
 
-/* Sends `state` ("READY=1", "STOPPING=1", "WATCHDOG=1"). A failure is logged
- * once at debug level: the agent runs the same without a service manager. */
+/* Sends `state` ("READY=1", "STOPPING=1", "WATCHDOG=1"). A failed send is
+ * logged at debug level only, because the agent runs the same without a
+ * service manager. */
 void
 agent_notify(const char *state)
 {
