@@ -8,7 +8,7 @@
 # and each node's last hook run matching what it now holds.
 #
 # SEED=N repeats a run; the seed is logged. The rounds stop after
-# CHAOS_S seconds (default 60) even when fewer than 50 have run, so the
+# CHAOS_S seconds (default 75) even when fewer than 50 have run, so the
 # test stays within run.sh's default timeout of 120 s.
 . "$(dirname "$0")/lib.sh"
 need_bins
@@ -17,7 +17,7 @@ make_certs
 
 fault_timings 200 1000 200
 ROUNDS=50
-CHAOS_S=${CHAOS_S:-60}
+CHAOS_S=${CHAOS_S:-75}
 SEED=${SEED:-$(($(date +%s) % 32768))}
 RANDOM=$SEED
 NODES=(node-a node-b node-c node-d node-e)
@@ -60,29 +60,44 @@ restart_head() {
 	head_start
 }
 
+# alive_count: how many agents run.
+alive_count() {
+	local n c=0
+	for n in "${NODES[@]}"; do
+		[ "${alive[$n]}" = 1 ] && c=$((c + 1))
+	done
+	echo $c
+}
+
+# Stops and starts are equally likely, and one round in five restarts the
+# head. Fewer than three running agents turn a stop into a start, so
+# that the cluster spends most rounds with a plan and spares to lose.
 end=$(($(date +%s) + CHAOS_S))
 round=0
 while [ "$round" -lt "$ROUNDS" ] && [ "$(date +%s)" -lt "$end" ]; do
 	round=$((round + 1))
 	action=$((RANDOM % 10))
-	n=""
+	if [ "$action" -lt 4 ] && [ "$(alive_count)" -le 2 ]; then
+		action=4
+	elif [ "$action" -ge 4 ] && [ "$action" -lt 8 ] &&
+		[ "$(alive_count)" = ${#NODES[@]} ]; then
+		action=0
+	fi
 	case $action in
-	0 | 1 | 2)
+	0 | 1)
 		n=$(pick_node 1)
-		[ -n "$n" ] && stop_agent "$n" KILL
+		stop_agent "$n" KILL
 		what="kill -9 agent $n"
 		;;
-	3 | 4)
+	2 | 3)
 		n=$(pick_node 1)
-		[ -n "$n" ] && stop_agent "$n" TERM
+		stop_agent "$n" TERM
 		what="SIGTERM agent $n"
 		;;
-	5 | 6 | 7)
+	4 | 5 | 6 | 7)
 		n=$(pick_node 0)
-		if [ -n "$n" ]; then
-			agent_start "$n" >/dev/null
-			alive[$n]=1
-		fi
+		agent_start "$n" >/dev/null
+		alive[$n]=1
 		what="start agent $n"
 		;;
 	8)
@@ -94,8 +109,10 @@ while [ "$round" -lt "$ROUNDS" ] && [ "$(date +%s)" -lt "$end" ]; do
 		what="SIGTERM and restart the head"
 		;;
 	esac
-	log "round $round: $what"
-	sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+	log "round $round: $what ($(alive_count) agents run)"
+	# 0 to 1.5 s: some nodes return within node_timeout, others are lost.
+	pause=$((RANDOM % 1500))
+	sleep "$((pause / 1000)).$(printf %03d $((pause % 1000)))"
 done
 log "$round rounds done; starting every stopped agent"
 [ "$round" -ge 30 ] || fail "only $round rounds ran in ${CHAOS_S}s"

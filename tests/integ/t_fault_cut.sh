@@ -107,9 +107,9 @@ outage() {
 	sleep 1
 }
 
-# A returning node reconnects within reconnect_max (300 ms) of the link
-# coming back, so this bound leaves room for a TLS handshake, a re-plan
-# and the acknowledgements.
+# A returning node tries again within its backoff ceiling (reconnect_max,
+# which the agent raises to at least 500 ms) of the link coming back, so
+# this bound leaves room for a TLS handshake, a re-plan and the acks.
 RETURN_S=5
 
 head_start
