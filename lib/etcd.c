@@ -241,11 +241,13 @@ etcd_fence_reason(struct etcd *e, int64_t expected, const struct etcd_kv *kv,
 	if (!found)
 		snprintf(buf, len, "fenced: not the leader: %s does not exist",
 		    e->leader_key);
-	else
+	else {
 		snprintf(buf, len, "fenced: not the leader: %s was created at "
 		    "revision %lld by \"%.64s\", this head's at %lld",
 		    e->leader_key, (long long)kv->create_revision,
 		    kv->value, (long long)expected);
+		etcd_sanitize(buf);
+	}
 }
 
 static void

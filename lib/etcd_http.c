@@ -230,6 +230,16 @@ etcd_http_setup(struct etcd_req *req)
 	rc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    req->timeout_ms < 2000 ? req->timeout_ms : 2000L);
 	rc |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	/* HTTP/1.1 gives each request in flight a connection of its own, and
+	 * libcurl closes the connection of a request that timed out. Over
+	 * HTTP/2 every request would share one connection, which after a
+	 * silent network partition can stay in the pool until TCP gives up.
+	 * Keepalive probes find such a connection while it is idle. */
+	rc |= curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+	    (long)CURL_HTTP_VERSION_1_1);
+	rc |= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	rc |= curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 2L);
+	rc |= curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 1L);
 	rc |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* etcd is reached directly: http_proxy and friends in the
 	 * environment are for other traffic. */

@@ -199,5 +199,8 @@ char	*etcd_b64_encode(const void *data, size_t len);
 char	*etcd_b64_decode(const char *s, size_t max, size_t *len);
 int	 etcd_check_value(const char *v, size_t len, char *err,
 	    size_t errlen);
+/* Replaces every byte outside printable ASCII in s with '?', so text from
+ * the network is safe in a log line. */
+void	 etcd_sanitize(char *s);
 
 #endif

@@ -197,6 +197,14 @@ etcd_check_value(const char *v, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
+void
+etcd_sanitize(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < ' ' || *s > '~')
+			*s = '?';
+}
+
 /* Copies the printable start of a non-JSON reply body for a message. */
 static void
 etcd_json_snippet(const char *body, size_t len, char *buf, size_t buflen)
@@ -274,8 +282,9 @@ etcd_json_reply(const char *body, size_t len, long http_status,
 		return -1;
 	}
 	if ((text = etcd_json_error_text(doc, grpc_code)) != NULL) {
-		etcd_json_fail(err, errlen, "etcd error: %s (code %d)", text,
-		    *grpc_code);
+		etcd_json_fail(err, errlen, "etcd error: %.200s (code %d)",
+		    text, *grpc_code);
+		etcd_sanitize(err);
 		json_decref(doc);
 		return -1;
 	}

@@ -137,6 +137,8 @@ test_reply_errors_named(void **state)
 		{ "{\"header\":", 200, "not a JSON object", 0 },
 		{ "{}", 502, "HTTP status 502 without an etcd error", 0 },
 		{ "{\"error\":7}", 200, "not a string", 0 },
+		{ "{\"error\":\"bad\\nline\\u001b[31m\",\"code\":2}", 400,
+		    "etcd error: bad?line?[31m (code 2)", 2 },
 	};
 	json_t	*reply;
 	char	 err[PPC_ERRLEN];
@@ -325,18 +327,36 @@ env_line(const char *line, const char *name, char *out, size_t len)
 	out[strcspn(out, "\n")] = '\0';
 }
 
+/* tests/etcd.sh, relative to the source tree where `make unit` runs, or
+ * the path in ETCD_SH. */
+static const char *
+etcd_script(void)
+{
+	const char	*s = getenv("ETCD_SH");
+
+	return s != NULL ? s : "tests/etcd.sh";
+}
+
 static int
 etcd_up(void **state)
 {
-	char	 cmd[256], line[512], ca[256] = "";
+	char	 cmd[512], line[512], ca[256] = "";
 	FILE	*p;
 	int	 status;
+
+	if (access(etcd_script(), R_OK) != 0) {
+		fprintf(stderr, "%s not found: run from the source tree or "
+		    "set ETCD_SH to the path of tests/etcd.sh\n",
+		    etcd_script());
+		return -1;
+	}
 
 	snprintf(etcd_env.dir, sizeof(etcd_env.dir),
 	    "/tmp/ppcoord-test-etcd.XXXXXX");
 	if (mkdtemp(etcd_env.dir) == NULL)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "sh tests/etcd.sh start %s", etcd_env.dir);
+	snprintf(cmd, sizeof(cmd), "sh %s start %s", etcd_script(),
+	    etcd_env.dir);
 	if ((p = popen(cmd, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), p) != NULL) {
@@ -365,9 +385,11 @@ etcd_up(void **state)
 static int
 etcd_down(void **state)
 {
-	char	cmd[256];
+	char	cmd[512];
 
-	snprintf(cmd, sizeof(cmd), "sh tests/etcd.sh stop %s >/dev/null",
+	if (etcd_env.dir[0] == '\0')
+		return 0;
+	snprintf(cmd, sizeof(cmd), "sh %s stop %s >/dev/null", etcd_script(),
 	    etcd_env.dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "tests/etcd.sh stop failed\n");
@@ -386,10 +408,10 @@ need_etcd(void)
 static void
 etcd_control(const char *what)
 {
-	char	cmd[256];
+	char	cmd[512];
 
-	snprintf(cmd, sizeof(cmd), "sh tests/etcd.sh %s %s >/dev/null", what,
-	    etcd_env.dir);
+	snprintf(cmd, sizeof(cmd), "sh %s %s %s >/dev/null", etcd_script(),
+	    what, etcd_env.dir);
 	if (system(cmd) != 0)
 		fail_msg("%s failed", cmd);
 }
@@ -701,6 +723,13 @@ test_resign_hands_over_at_once(void **state)
 	assert_true(b.elected_ms - t0 < TTL_MS / 4 + 500);
 	assert_int_equal(a.lost, 0);
 	assert_string_equal(etcd_leader(b.e), "10.0.0.2:7450");
+
+	/* After a resign the client can campaign again, now as follower. */
+	client_campaign(&a, a.e, "10.0.0.1:7450");
+	run_until(base, NULL, NULL, 700);
+	assert_int_equal(a.elected, 1);
+	assert_false(etcd_is_leader(a.e));
+	assert_string_equal(etcd_leader(a.e), "10.0.0.2:7450");
 
 	client_clear(&a);
 	client_clear(&b);
@@ -1231,7 +1260,7 @@ test_etcd_restart_reelects(void **state)
 	stopper = fork();
 	assert_true(stopper >= 0);
 	if (stopper == 0) {
-		execlp("sh", "sh", "tests/etcd.sh", "stop", etcd_env.dir,
+		execlp("sh", "sh", etcd_script(), "stop", etcd_env.dir,
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -1240,14 +1269,14 @@ test_etcd_restart_reelects(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
 	/* The loss comes 2/3 of the TTL after the last keepalive sent, a
-	 * TTL/3 before etcd could expire the lease; 50 ms is for timer
-	 * slack. */
+	 * TTL/3 before etcd could expire the lease. The 200 ms allow for a
+	 * late timer on a busy machine. */
 	print_message("loss reported %llu ms after etcd began to stop and "
 	    "%llu ms after the last keepalive sent: %s\n",
 	    (unsigned long long)(a.lost_ms - t0),
 	    (unsigned long long)(a.lost_ms - a.lease_ok_at_loss),
 	    a.lost_reason);
-	assert_true(a.lost_ms - a.lease_ok_at_loss <= TTL_MS * 2 / 3 + 50);
+	assert_true(a.lost_ms - a.lease_ok_at_loss <= TTL_MS * 2 / 3 + 200);
 	assert_false(a.leader_at_loss);
 	assert_true(a.errors >= 1);
 
