@@ -19,7 +19,7 @@
 
 #include "../../daemon/agent_hook.c"
 
-/* Longest wait for a hook to exit, in 10 ms steps. */
+/* Maximum wait for a hook to exit, in steps of 10 ms. */
 #define REAP_STEPS	500
 
 struct fixture {
