@@ -1,8 +1,8 @@
 #!/bin/bash
 # Runs the head and three agents under Valgrind's memcheck over TLS on
 # loopback until all three are placed and acked, then stops each with
-# SIGTERM and fails on any memcheck error or leak (definite, indirect or
-# possible) in any of the four processes.
+# SIGTERM. Any memcheck error or leak (definite, indirect or possible) in
+# any of the four processes fails the run.
 #
 #   bash tests/valgrind.sh BUILD_DIR      (make valgrind)
 #

@@ -2,8 +2,8 @@
 # head with three healthy agents placed, a hostile client (badpeer) aimed
 # at it case after case, and the checks that every case must pass. The
 # head stays up, the healthy agents keep their generation (environment
-# files unchanged, hooks not rerun), the bad peer gets its answer, and the
-# head log names what happened with the peer address.
+# files unchanged, hooks not rerun), the bad peer gets the head's reply,
+# and the head log names what happened with the peer address.
 
 BADPEER="$BIN/tests/badpeer"
 BP_N=0
@@ -53,9 +53,9 @@ cert_args() {
 	echo "-c $CERTS/$1.pem -k $CERTS/$1.key -a $CERTS/ca.pem"
 }
 
-# badpeer ARGS...: runs the hostile client against the head; its output
-# goes to $BP_OUT and the test log, its last "result:" line to BP_RESULT
-# and its local address (the head's name for it) to BP_LOCAL.
+# badpeer ARGS...: runs the hostile client against the head. Its output
+# goes to $BP_OUT and the test log. Its last "result:" line goes to
+# BP_RESULT, and its local address (the head's name for it) to BP_LOCAL.
 badpeer() {
 	BP_N=$((BP_N + 1))
 	BP_OUT="$T/badpeer.$BP_N.out"
@@ -92,7 +92,7 @@ expect_log() {
 	head_log_since_case | grep -E -- "$re" | head -n 3 | sed 's/^/    head: /'
 }
 
-# expect_healthy: the head is alive and answers, and the healthy nodes
+# expect_healthy: the head is alive and replies, and the healthy nodes
 # hold the same generation, files and hook runs as when they were placed.
 expect_healthy() {
 	local n js

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Bad framing from a client with a valid certificate, before and after its
-# Hello, while three healthy agents are placed: length prefixes of 4 GiB
-# and 1 MiB + 1, a frame cut short by a close, an Envelope with only an
-# unknown field, a second Hello, and a flood of 100,000 heartbeats. The
+# Hello, while three healthy agents are placed. The cases are length
+# prefixes of 4 GiB and 1 MiB + 1, a frame cut short by a close, an
+# Envelope with only an unknown field, a second Hello, and a flood of
+# 100,000 heartbeats. The
 # head closes or rejects the bad connection, logs it with the peer
 # address, stays up, and the healthy nodes keep their generation.
 . "$(dirname "$0")/lib.sh"

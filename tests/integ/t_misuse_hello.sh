@@ -1,6 +1,6 @@
 #!/bin/bash
 # Hostile Hellos from a client with node-d's valid certificate while three
-# healthy agents are placed: protocol version 99, zero GPUs, GPU memory of
+# healthy agents are placed. The cases are protocol version 99, zero GPUs, GPU memory of
 # 0 and of 17 TiB, 1025 GPUs, zero workers, an overlong node id, node ids
 # with control characters, '/' or "../x", an address with a newline, a
 # healthy node's address, and a node id that differs from the

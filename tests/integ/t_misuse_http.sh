@@ -1,6 +1,6 @@
 #!/bin/bash
 # Hostile requests on the head's HTTP status port while three healthy
-# agents are placed: a 16 KiB header, a 64 KiB body, a path that climbs
+# agents are placed. The cases are a 16 KiB header, a 64 KiB body, a path that climbs
 # out of the URL space, an unknown method and a request line of plain
 # garbage. Each gets an HTTP error, the head stays up and keeps serving
 # /metrics, and the healthy nodes keep their generation.
@@ -11,7 +11,7 @@ misuse_setup
 URL="http://127.0.0.1:$STATUS_PORT"
 
 # http_code ARGS...: the HTTP status of one curl request, or 000 when the
-# head closed without an answer.
+# head closed without a response.
 http_code() {
 	curl -s -o "$T/http.body" -w '%{http_code}' --max-time 10 "$@"
 }

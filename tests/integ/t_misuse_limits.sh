@@ -1,7 +1,7 @@
 #!/bin/bash
 # More connections than head.max_connections (20) while three healthy
 # agents are placed: a client with a valid certificate opens 40 TLS
-# connections and holds them without a Hello. The head takes 17 (20 minus
+# connections and keeps them open without a Hello. The head takes 17 (20 minus
 # the three agents), closes the rest at accept, logs the refusals with the
 # peer address and the limit, and once they are gone takes a new
 # connection again. The healthy nodes keep their generation.

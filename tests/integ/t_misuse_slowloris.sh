@@ -2,7 +2,7 @@
 # 300 connections at once that each send half a ClientHello and then
 # nothing, against a head with head.handshake_timeout = 1s and three
 # healthy agents placed. The head closes every one of them within the
-# timeout plus a sweep, logs the timeouts, answers its control socket and
+# timeout plus a sweep, logs the timeouts, serves its control socket and
 # takes a new agent as a spare while they are open, and the healthy nodes
 # keep their generation.
 . "$(dirname "$0")/lib.sh"
@@ -33,8 +33,8 @@ sed 's/^/    badpeer: /' "$out"
 BP_RESULT=$(sed -n 's/^result: //p' "$out" | tail -n 1)
 expect_result '^closed 300 of 300, '
 longest=$(sed -n 's/.*longest \([0-9]*\) ms.*/\1/p' <<<"$BP_RESULT")
-# 1 s of handshake_timeout, up to 0.5 s until the sweep sees it, and
-# slack for a loaded machine.
+# 1 s of handshake_timeout, up to 0.5 s until the next sweep, and slack
+# for a loaded machine.
 [ "$longest" -le 4000 ] ||
 	fail "$CASE_NAME: a connection stayed open $longest ms with a handshake timeout of 1 s"
 expect_log 'TLS handshake with 127\.0\.0\.1:[0-9]+ timed out after 1000 ms \(head\.handshake_timeout\)'

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Bad TLS clients while three healthy agents are placed: plain text and an
-# HTTP request on the TLS port, TLS 1.2 only, no client certificate,
+# Bad TLS clients while three healthy agents are placed. The cases are
+# plain text and an HTTP request on the TLS port, TLS 1.2 only, no client certificate,
 # certificates from another CA, expired, not yet valid, without
 # clientAuth, and certificates whose identity is not a valid node id
 # ("../x", a '/', 100 bytes). The head ends each handshake, with an alert

@@ -1,14 +1,13 @@
 /*
  * badpeer: a hostile agent for the misuse tests. It connects to a head,
- * performs one scenario of bad input, prints what the head answered and
- * exits. Every scenario is bounded in count and in time (-t).
+ * performs one scenario of bad input, prints the head's reply and exits. Every scenario is bounded in count and in time (-t).
  *
  *   badpeer -s SCENARIO [-c CERT -k KEY] [-a CA] [-2] [-t SECONDS]
  *       [-n COUNT] [-w SECONDS] [-j] [-i NODE_ID] [-A ADDRESS] [-g GPUS]
  *       [-m BYTES] [-W WORKERS] [-V VERSION] HOST:PORT
  *
  * The last line of output is always "result: ..." and names the head's
- * answer: "reject REASON", "alert DESCRIPTION", "closed", "open",
+ * reply: "reject REASON", "alert DESCRIPTION", "closed", "open",
  * "welcome", or a count for the scenarios with several connections.
  * Exit status: 0 when the scenario ran (whatever the head answered), 1 when
  * it could not start (no TCP connection, unreadable files), 2 bad usage.
