@@ -113,7 +113,8 @@ $(BUILD)/ppcoord-agent: $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRC)) $(LIB_A)
 $(BUILD)/ppcoordctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRC)) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_A) $(wildcard tests/unit/*.h)
+# Some tests include a daemon source file to reach its static functions.
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_A) $(wildcard tests/unit/*.h daemon/*.c daemon/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CMOCKA_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_A) \
 		$(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
