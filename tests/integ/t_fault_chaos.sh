@@ -160,4 +160,28 @@ for n in "${NODES[@]}"; do
 done
 [ "$(tr ' ' '\n' <<<"$stages" | grep -v '^$' | sort -u | tr '\n' ' ')" = "0 1 2 " ] ||
 	fail "the assigned nodes hold stages$stages, expected 0 1 2 once each"
+
+# Across the whole run a generation names one plan: no node held two
+# placements under one generation, no stage went to two nodes under one
+# generation, and no agent was sent a generation older than its own.
+conflicts=$(for n in "${NODES[@]}"; do
+	sed -n -E "s/.*assigned generation ([0-9]+): node rank ([0-9]+) of [0-9]+, [0-9]+ of [0-9]+ stages from stage ([0-9]+), layers ([0-9]+) to ([0-9]+).*/\1 $n \2 \3 \4 \5/p; s/.*assignment generation ([0-9]+) already held: node rank ([0-9]+), first stage ([0-9]+), layers ([0-9]+) to ([0-9]+).*/\1 $n \2 \3 \4 \5/p" \
+		"$T/$n/agent.log"
+done | awk '
+	{
+		key = $1 " " $2; val = $3 " " $4 " " $5 " " $6
+		if ((key in placed) && placed[key] != val)
+			print "generation " $1 ": " $2 " held rank/stage/layers " placed[key] " and " val
+		placed[key] = val
+		skey = $1 " " $4
+		if ((skey in holder) && holder[skey] != $2)
+			print "generation " $1 ": stage " $4 " went to " holder[skey] " and " $2
+		holder[skey] = $2
+	}' | sort -u)
+[ -z "$conflicts" ] || fail "one generation named two plans: $conflicts"
+assignments=$(cat "$T"/node-*/agent.log | grep -cE 'assigned generation|assignment generation [0-9]+ already held')
+[ "$assignments" -gt 0 ] || fail "no assignment lines found in the agent logs"
+grep -l 'older than the held generation' "$T"/node-*/agent.log &&
+	fail "an agent was sent a generation older than the one it held"
+log "$assignments assignments checked: each generation named one plan"
 log "seed $SEED: converged on generation $gen with stages 0 1 2 and two spares"
