@@ -29,7 +29,10 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "conf.h"
@@ -1238,6 +1241,176 @@ test_untrusted_cert_reported(void **state)
 	event_base_free(base);
 }
 
+/* ---- a network partition ---- */
+
+#define PROXY_PAIRS_MAX	64
+
+/* A TCP proxy on loopback to the test etcd. Frozen, it stops moving bytes
+ * and leaves new connections unanswered, but closes nothing: a silent
+ * partition, where requests time out instead of failing fast. */
+struct proxy {
+	struct event_base	*base;
+	struct evconnlistener	*listener;
+	int			 port;
+	bool			 frozen;
+	struct bufferevent	*bev[PROXY_PAIRS_MAX][2];
+	evutil_socket_t		 held[PROXY_PAIRS_MAX];
+	size_t			 npairs;
+	size_t			 nheld;
+};
+
+static void
+proxy_read(struct bufferevent *bev, void *arg)
+{
+	struct bufferevent	*peer = arg;
+
+	bufferevent_write_buffer(peer, bufferevent_get_input(bev));
+}
+
+static void
+proxy_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct bufferevent	*peer = arg;
+
+	/* Either side closing ends both, once the proxy is not frozen. */
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		bufferevent_disable(peer, EV_READ | EV_WRITE);
+		shutdown(bufferevent_getfd(peer), SHUT_RDWR);
+	}
+}
+
+static void
+proxy_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct proxy		*p = arg;
+	struct bufferevent	*in, *out;
+	struct sockaddr_in	 sin;
+	int			 port;
+
+	if (p->frozen || p->npairs == PROXY_PAIRS_MAX) {
+		if (p->nheld < PROXY_PAIRS_MAX)
+			p->held[p->nheld++] = fd;
+		else
+			close(fd);
+		return;
+	}
+	port = atoi(strrchr(etcd_env.endpoint, ':') + 1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	in = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	out = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(in);
+	assert_non_null(out);
+	bufferevent_setcb(in, proxy_read, NULL, proxy_event, out);
+	bufferevent_setcb(out, proxy_read, NULL, proxy_event, in);
+	assert_int_equal(bufferevent_socket_connect(out,
+	    (struct sockaddr *)&sin, sizeof(sin)), 0);
+	bufferevent_enable(in, EV_READ | EV_WRITE);
+	bufferevent_enable(out, EV_READ | EV_WRITE);
+	p->bev[p->npairs][0] = in;
+	p->bev[p->npairs][1] = out;
+	p->npairs++;
+}
+
+static void
+proxy_start(struct proxy *p, struct event_base *base)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+
+	memset(p, 0, sizeof(*p));
+	p->base = base;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->listener = evconnlistener_new_bind(base, proxy_accept, p,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(p->listener);
+	assert_int_equal(getsockname(evconnlistener_get_fd(p->listener),
+	    (struct sockaddr *)&sin, &len), 0);
+	p->port = ntohs(sin.sin_port);
+}
+
+static void
+proxy_freeze(struct proxy *p)
+{
+	size_t	i;
+
+	p->frozen = true;
+	for (i = 0; i < p->npairs; i++) {
+		bufferevent_disable(p->bev[i][0], EV_READ | EV_WRITE);
+		bufferevent_disable(p->bev[i][1], EV_READ | EV_WRITE);
+	}
+}
+
+static void
+proxy_free(struct proxy *p)
+{
+	size_t	i;
+
+	for (i = 0; i < p->npairs; i++) {
+		bufferevent_free(p->bev[i][0]);
+		bufferevent_free(p->bev[i][1]);
+	}
+	for (i = 0; i < p->nheld; i++)
+		close(p->held[i]);
+	evconnlistener_free(p->listener);
+}
+
+/* The leader, cut off from etcd without a reset, steps down before the
+ * other head can be elected: its deadline is 2/3 of the TTL after its
+ * last keepalive, and etcd expires the lease a whole TTL after it. */
+static void
+test_partitioned_leader_yields(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct proxy		 proxy;
+	struct client		 a, b;
+	char			 via[64], *eps[1];
+	uint64_t		 t0;
+
+	need_etcd();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	proxy_start(&proxy, base);
+	snprintf(via, sizeof(via), "https://127.0.0.1:%d", proxy.port);
+	eps[0] = via;
+	client_campaign(&a, client_new_with(base, "/t/partition", "node-a",
+	    eps, 1), "10.0.0.1:7450");
+	assert_true(run_until(base, is_elected, &a, 3000));
+	client_campaign(&b, client_new_with(base, "/t/partition", "node-b",
+	    NULL, 0), "10.0.0.2:7450");
+	run_until(base, NULL, NULL, TTL_MS);
+	assert_int_equal(b.elected, 0);
+	assert_int_equal(a.lost, 0);
+
+	t0 = util_now_ms();
+	proxy_freeze(&proxy);
+	assert_true(run_until(base, is_elected, &b, TTL_MS + 1500));
+	assert_int_equal(a.lost, 1);
+	assert_false(a.leader_at_loss);
+	print_message("partitioned leader stepped down %llu ms after the "
+	    "partition and %llu ms before the other head was elected: %s\n",
+	    (unsigned long long)(a.lost_ms - t0),
+	    (unsigned long long)(b.elected_ms - a.lost_ms), a.lost_reason);
+	assert_true(a.lost_ms < b.elected_ms);
+	assert_true(a.lost_ms - a.lease_ok_at_loss <= TTL_MS * 2 / 3 + 200);
+	assert_true(a.errors >= 1);
+	if (strstr(a.first_error, "timed out") == NULL &&
+	    strstr(a.first_error, "Timeout") == NULL)
+		fail_msg("expected a timeout, got: %s", a.first_error);
+
+	client_clear(&a);
+	client_clear(&b);
+	proxy_free(&proxy);
+	event_base_free(base);
+}
+
 /* Runs last: the shared etcd goes down and comes back. */
 static void
 test_etcd_restart_reelects(void **state)
@@ -1317,6 +1490,7 @@ main(void)
 		cmocka_unit_test(test_free_inside_callback),
 		cmocka_unit_test(test_dead_endpoint_skipped),
 		cmocka_unit_test(test_untrusted_cert_reported),
+		cmocka_unit_test(test_partitioned_leader_yields),
 		cmocka_unit_test(test_etcd_restart_reelects),
 	};
 	int	fail;
