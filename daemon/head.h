@@ -26,6 +26,8 @@
 
 #include "ppcoord.pb-c.h"
 
+struct evbuffer;
+
 #include "conf.h"
 #include "inv.h"
 #include "plan.h"
@@ -87,6 +89,7 @@ struct head_conn {
 	uint64_t		 c_since_ms;	/* entered c_state */
 	uint64_t		 c_rx_ms;	/* last frame received */
 	uint64_t		 c_hb_ms;	/* last heartbeat sent */
+	bool			 c_doomed;	/* closed by the next sweep */
 	char			 c_peer[56];	/* "[addr]:port" for logs */
 	char			 c_id[PPC_NODE_ID_MAX + 1];	/* certificate */
 };
@@ -170,6 +173,7 @@ int	listen_start(char *err, size_t errlen);
 void	listen_stop(void);
 void	conn_sweep(uint64_t now);
 void	conn_close(struct head_conn *c, const char *why);
+void	conn_doom(struct head_conn *c);
 void	conn_close_all(void);
 void	conn_reject(struct head_conn *c, Ppcoord__Reject__Reason reason,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -193,6 +197,13 @@ const char *members_state_name(enum head_state s);
 const char *members_node_state(const struct head_node *n);
 size_t	members_count(const char *state);
 int	members_inventory(struct inv *inv);
+
+/* head_push.c */
+struct push_table;
+struct push_table *push_table_new(const struct plan *p);
+void	push_table_unref(struct push_table *t);
+int	push_assignment(struct evbuffer *out, const struct plan *p,
+	    size_t node, struct push_table *t, uint32_t max_frame);
 
 /* head_state.c */
 int	state_save(char *err, size_t errlen);

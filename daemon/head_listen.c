@@ -204,7 +204,17 @@ conn_reject(struct head_conn *c, Ppcoord__Reject__Reason reason,
 bool
 conn_writable(struct head_conn *c)
 {
-	return c != NULL && c->c_bev != NULL && c->c_state == CONN_JOINED;
+	return c != NULL && c->c_bev != NULL && c->c_state == CONN_JOINED &&
+	    !c->c_doomed;
+}
+
+/* Marks c to be closed by the next sweep: for callers that walk the
+ * node list, which closing (and its loss handling) may change. */
+void
+conn_doom(struct head_conn *c)
+{
+	c->c_doomed = true;
+	bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
 }
 
 void
@@ -248,7 +258,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	enum wire_result	 r;
 	char			 err[PPC_ERRLEN], name[128];
 
-	while (c->c_bev != NULL && c->c_state != CONN_CLOSING) {
+	while (c->c_bev != NULL && c->c_state != CONN_CLOSING &&
+	    !c->c_doomed) {
 		r = wire_read(in, hd->h_conf->max_frame_bytes, &env, err,
 		    sizeof(err));
 		if (r == WIRE_MORE)
@@ -533,6 +544,11 @@ conn_sweep_one(struct head_conn *c, uint64_t now)
 	uint64_t			 idle, limit;
 	unsigned long			 suppressed;
 	char				 name[128], why[128];
+
+	if (c->c_doomed) {
+		conn_close(c, "its output is incomplete");
+		return;
+	}
 
 	switch (c->c_state) {
 	case CONN_HANDSHAKE:

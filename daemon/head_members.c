@@ -40,6 +40,10 @@ struct head	*hd;
 
 static bool	 members_push_pending;
 
+/* The encoded stage table of hd->h_plan, shared by every Assignment;
+ * NULL until first needed after a plan change. */
+static struct push_table *members_table;
+
 static void	members_lost_assigned(struct head_node *, const char *);
 static void	members_check_quorum(void);
 
@@ -313,11 +317,22 @@ members_send_assignment(struct head_node *n)
 
 	if (!conn_writable(n->n_conn) || n->n_plan < 0)
 		return;
-	out = bufferevent_get_output(n->n_conn->c_bev);
-	if (wire_send_assignment(out, &hd->h_plan, (size_t)n->n_plan) == -1) {
-		log_warnx("node %s: cannot build its Assignment of generation "
-		    "%llu", n->n_inv.id,
+	if (members_table == NULL &&
+	    (members_table = push_table_new(&hd->h_plan)) == NULL) {
+		log_warnx("node %s: out of memory for the stage table of "
+		    "generation %llu", n->n_inv.id,
 		    (unsigned long long)hd->h_generation);
+		return;
+	}
+	out = bufferevent_get_output(n->n_conn->c_bev);
+	if (push_assignment(out, &hd->h_plan, (size_t)n->n_plan,
+	    members_table, WIRE_FRAME_MAX) == -1) {
+		log_warnx("node %s: cannot queue its Assignment of generation "
+		    "%llu (out of memory, or a frame over %u bytes)",
+		    n->n_inv.id, (unsigned long long)hd->h_generation,
+		    WIRE_FRAME_MAX);
+		/* The output may hold part of a frame now. */
+		conn_doom(n->n_conn);
 		return;
 	}
 	conn_sent(n->n_conn);
@@ -423,6 +438,8 @@ members_commit(struct plan *np, struct inv *inv, bool new_generation,
 	}
 	np->generation = hd->h_generation;
 
+	push_table_unref(members_table);
+	members_table = NULL;
 	plan_free(&hd->h_plan);
 	inv_free(&hd->h_plan_inv);
 	hd->h_plan = *np;
@@ -1072,6 +1089,8 @@ members_free(void)
 {
 	struct head_node	*n;
 
+	push_table_unref(members_table);
+	members_table = NULL;
 	while ((n = TAILQ_FIRST(&hd->h_nodes)) != NULL)
 		node_free(n);
 	htab_free(&hd->h_byid);

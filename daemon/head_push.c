@@ -1,0 +1,177 @@
+/*
+ * Assignment frames for many agents at once. Every Assignment of a plan
+ * repeats the same stage table (layer_partition and stages, O(stages)
+ * bytes), so the table is encoded once per plan and each agent's output
+ * buffer holds a reference to it; only the node's own fields are encoded
+ * per agent. The bytes equal those of wire_send_assignment: protobuf-c
+ * writes fields in field-number order, and the stage table fields (13 and
+ * 14) come last.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "wire.h"
+
+#include "head.h"
+
+/* Envelope field 5 (assignment), wire type 2 (length-delimited). */
+#define PUSH_ENVELOPE_TAG	((5u << 3) | 2u)
+
+struct push_table {
+	unsigned long	 pt_refs;
+	size_t		 pt_len;
+	uint8_t		 pt_data[];
+};
+
+/* Encodes the stage table of p: the Assignment fields layer_partition
+ * and stages. Returns NULL on no memory or an invalid plan. */
+struct push_table *
+push_table_new(const struct plan *p)
+{
+	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
+	Ppcoord__StageInfo	*infos, **infop;
+	struct push_table	*t = NULL;
+	const struct plan_stage	*st;
+	uint32_t		 s;
+	size_t			 len;
+
+	if (p->num_stages == 0)
+		return NULL;
+	infos = calloc(p->num_stages, sizeof(*infos));
+	infop = calloc(p->num_stages, sizeof(*infop));
+	if (infos == NULL || infop == NULL)
+		goto done;
+	for (s = 0; s < p->num_stages; s++) {
+		st = &p->stages[s];
+		ppcoord__stage_info__init(&infos[s]);
+		infos[s].has_stage = 1;
+		infos[s].stage = st->stage;
+		if (st->node < p->nnodes) {
+			infos[s].node_id = (char *)p->nodes[st->node].id;
+			infos[s].address = (char *)p->nodes[st->node].address;
+		}
+		infos[s].has_first_layer = 1;
+		infos[s].first_layer = st->first_layer;
+		infos[s].has_end_layer = 1;
+		infos[s].end_layer = st->end_layer;
+		infop[s] = &infos[s];
+	}
+	a.n_layer_partition = p->num_stages;
+	a.layer_partition = p->layer_partition;
+	a.n_stages = p->num_stages;
+	a.stages = infop;
+
+	len = ppcoord__assignment__get_packed_size(&a);
+	if ((t = malloc(sizeof(*t) + len)) == NULL)
+		goto done;
+	t->pt_refs = 1;
+	t->pt_len = ppcoord__assignment__pack(&a, t->pt_data);
+done:
+	free(infos);
+	free(infop);
+	return t;
+}
+
+void
+push_table_unref(struct push_table *t)
+{
+	if (t != NULL && --t->pt_refs == 0)
+		free(t);
+}
+
+static void
+push_table_cleanup_cb(const void *data, size_t len, void *arg)
+{
+	push_table_unref(arg);
+}
+
+static size_t
+push_varint(uint64_t v, uint8_t *out)
+{
+	size_t	 n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+/*
+ * Appends the Assignment frame of plan node `node` to out, referring to
+ * the shared table t (built from the same plan). Returns 0, or -1 for an
+ * invalid node or a frame over max_frame.
+ */
+int
+push_assignment(struct evbuffer *out, const struct plan *p, size_t node,
+    struct push_table *t, uint32_t max_frame)
+{
+	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
+	const struct plan_node	*pn;
+	uint8_t			 hdr[WIRE_HEADER_LEN + 1 + 10 + 512];
+	size_t			 own, body, frame, off;
+	uint32_t		 last;
+
+	if (node >= p->nnodes || t == NULL)
+		return -1;
+	pn = &p->nodes[node];
+	if (pn->stage_count == 0 || pn->first_stage >= p->num_stages ||
+	    p->num_stages - pn->first_stage < pn->stage_count)
+		return -1;
+	last = pn->first_stage + pn->stage_count - 1;
+
+	a.has_generation = 1;
+	a.generation = p->generation;
+	a.node_id = (char *)pn->id;
+	a.has_node_rank = 1;
+	a.node_rank = pn->node_rank;
+	a.has_nnodes = 1;
+	a.nnodes = (uint32_t)p->nnodes;
+	a.has_first_stage = 1;
+	a.first_stage = pn->first_stage;
+	a.has_stage_count = 1;
+	a.stage_count = pn->stage_count;
+	a.has_num_stages = 1;
+	a.num_stages = p->num_stages;
+	a.has_tp_size = 1;
+	a.tp_size = p->tp_size;
+	a.has_first_layer = 1;
+	a.first_layer = p->stages[pn->first_stage].first_layer;
+	a.has_end_layer = 1;
+	a.end_layer = p->stages[last].end_layer;
+	a.master_addr = (char *)p->master_addr;
+	a.has_master_port = 1;
+	a.master_port = p->master_port;
+
+	/* The node's own fields: ids and addresses are at most 63 bytes, so
+	 * they fit in hdr with room to spare. */
+	own = ppcoord__assignment__get_packed_size(&a);
+	if (own > sizeof(hdr) - WIRE_HEADER_LEN - 11)
+		return -1;
+	body = own + t->pt_len;
+
+	off = WIRE_HEADER_LEN;
+	hdr[off++] = PUSH_ENVELOPE_TAG;
+	off += push_varint(body, hdr + off);
+	frame = off - WIRE_HEADER_LEN + body;
+	if (frame > max_frame)
+		return -1;
+	hdr[0] = (uint8_t)(frame >> 24);
+	hdr[1] = (uint8_t)(frame >> 16);
+	hdr[2] = (uint8_t)(frame >> 8);
+	hdr[3] = (uint8_t)frame;
+	off += ppcoord__assignment__pack(&a, hdr + off);
+
+	if (evbuffer_add(out, hdr, off) == -1)
+		return -1;
+	t->pt_refs++;
+	if (evbuffer_add_reference(out, t->pt_data, t->pt_len,
+	    push_table_cleanup_cb, t) == -1) {
+		t->pt_refs--;
+		return -1;
+	}
+	return 0;
+}
