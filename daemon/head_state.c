@@ -25,6 +25,7 @@
 
 #define STATE_VERSION		1
 #define STATE_FILE_MAX		(256u << 20)
+#define STATE_ASIDE_MAX		1000	/* set-aside names tried per second */
 
 static void
 digest_printf(EVP_MD_CTX *md, const char *fmt, ...)
@@ -139,11 +140,18 @@ state_save(char *err, size_t errlen)
 static void
 state_set_aside(const char *path, char *err, size_t errlen)
 {
-	char	 aside[4096];
-	size_t	 off = strlen(err);
+	struct stat	 st;
+	char		 aside[4096];
+	size_t		 off = strlen(err);
+	long long	 now = (long long)time(NULL);
+	int		 i;
 
-	snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
-	    (long long)time(NULL));
+	/* A second bad file within the same second must not replace the
+	 * first one set aside, so the name takes a counter then. */
+	snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path, now);
+	for (i = 1; i < STATE_ASIDE_MAX && lstat(aside, &st) == 0; i++)
+		snprintf(aside, sizeof(aside), "%s.corrupt-%lld.%d", path,
+		    now, i);
 	if (rename(path, aside) == -1)
 		snprintf(err + off, errlen - off, "; cannot rename it to %s: "
 		    "%s; planning afresh", aside, strerror(errno));
@@ -210,7 +218,8 @@ state_parse(json_t *o, struct plan *p, struct inv *inv, bool *revoked,
  * Reads head.state_file into the head's plan. Returns 0 when there is no
  * file, 1 when restored, 2 when restored from a config with other
  * planning inputs, or -1 when the file was unusable: then it is renamed
- * to STATE_FILE.corrupt-<unix time> and err says why.
+ * to STATE_FILE.corrupt-<unix time> (with ".N" added when that name is
+ * taken) and err says why.
  */
 int
 state_load(char *err, size_t errlen)
