@@ -111,10 +111,15 @@ expect_healthy() {
 	done
 }
 
-# expect_gone NODE: the head does not list NODE as connected.
-expect_gone() {
+# node_gone NODE: the head does not list NODE as connected.
+node_gone() {
 	status_json | jq -e --arg n "$1" '[.nodes[] | select(.id == $n and .connected)] | length == 0' \
-		>/dev/null || fail "$CASE_NAME: $1 is still listed as connected"
+		>/dev/null
+}
+
+# expect_gone NODE: within 5 s, the head lists NODE as disconnected.
+expect_gone() {
+	wait_for 5 "$CASE_NAME: $1 to be listed as disconnected" node_gone "$1"
 }
 
 # metric NAME: the value of one sample of the head's /metrics, such as

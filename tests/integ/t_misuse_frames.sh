@@ -2,8 +2,8 @@
 # Bad framing from a client with a valid certificate, before and after its
 # Hello, while three healthy agents are placed. The cases are length
 # prefixes of 4 GiB and 1 MiB + 1, a frame cut short by a close, an
-# Envelope with only an unknown field, a second Hello, and a flood of
-# 100,000 heartbeats. The
+# Envelope with only an unknown field, a second Hello, an ack of a
+# generation never sent, and a flood of 100,000 heartbeats. The
 # head closes or rejects the bad connection, logs it with the peer
 # address, stays up, and the healthy nodes keep their generation.
 . "$(dirname "$0")/lib.sh"
@@ -72,6 +72,15 @@ expect_log 'rejected node-d \(PEER\): unexpected_message: a second hello'
 expect_healthy
 expect_gone node-d
 
+case_begin "ack of a generation never sent"
+# NOTE: the head stores any acked generation; while node-d is connected
+# its status shows acked_generation -1 for 2^64 - 1.
+badpeer -s ack $BAD -t 2
+expect_result '^open$'
+expect_log 'node node-d joined from PEER'
+expect_healthy
+wait_for 10 "node-d to leave after its ack" node_gone node-d
+
 case_begin "100,000 heartbeats as fast as possible"
 frames_before=$(metric 'ppcoord_frames_total{direction="in"}') ||
 	fail "no ppcoord_frames_total in the head's /metrics"
@@ -82,6 +91,6 @@ expect_log 'node node-d joined from PEER'
 wait_for 10 "the head to count the 100,000 heartbeats" \
 	metric_at_least 'ppcoord_frames_total{direction="in"}' $((frames_before + 100000))
 expect_healthy
-wait_for 10 "node-d to leave after the flood" expect_gone node-d
+wait_for 10 "node-d to leave after the flood" node_gone node-d
 
 log "every bad frame was handled"

@@ -4,7 +4,7 @@
  *
  *   badpeer -s SCENARIO [-c CERT -k KEY] [-a CA] [-2] [-t SECONDS]
  *       [-n COUNT] [-w SECONDS] [-j] [-i NODE_ID] [-A ADDRESS] [-g GPUS]
- *       [-m BYTES] [-W WORKERS] [-V VERSION] HOST:PORT
+ *       [-m BYTES] [-W WORKERS] [-V VERSION] [-G GENERATION] HOST:PORT
  *
  * The last line of output is always "result: ..." and names the head's
  * reply: "reject REASON", "alert DESCRIPTION", "closed", "open",
@@ -61,6 +61,7 @@ enum bp_scenario {
 	BP_UNKNOWN,
 	BP_FLOOD,
 	BP_CONNS,
+	BP_ACK,
 };
 
 static const struct {
@@ -83,6 +84,8 @@ static const struct {
 	    "possible" },
 	{ "conns", BP_CONNS, "-n TLS connections held -w seconds without "
 	    "a Hello" },
+	{ "ack", BP_ACK, "a Hello, then an AssignmentAck of generation -G "
+	    "(default 2^64 - 1)" },
 };
 
 struct bp_opts {
@@ -105,6 +108,7 @@ struct bp_opts {
 	uint64_t		 memory;
 	long			 workers;	/* -1: the GPU count */
 	unsigned long		 version;
+	uint64_t		 ack_generation;
 };
 
 struct bp_conn {
@@ -174,7 +178,8 @@ usage(void)
 	fprintf(stderr, "usage: badpeer -s SCENARIO [-c CERT -k KEY] [-a CA] "
 	    "[-2] [-t SECONDS] [-n COUNT]\n"
 	    "\t[-w SECONDS] [-j] [-i NODE_ID] [-A ADDRESS] [-g GPUS] "
-	    "[-m BYTES] [-W WORKERS]\n\t[-V VERSION] HOST:PORT\n"
+	    "[-m BYTES] [-W WORKERS]\n\t[-V VERSION] [-G GENERATION] "
+	    "HOST:PORT\n"
 	    "scenarios:\n");
 	for (i = 0; i < sizeof(bp_scenarios) / sizeof(bp_scenarios[0]); i++)
 		fprintf(stderr, "  %-13s %s\n", bp_scenarios[i].name,
@@ -229,8 +234,9 @@ parse_args(int argc, char *argv[])
 	opts.memory = 80ULL << 30;
 	opts.workers = -1;
 	opts.version = PPCOORD__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+	opts.ack_generation = UINT64_MAX;
 
-	while ((ch = getopt(argc, argv, "2a:A:c:g:i:jk:m:n:s:t:V:w:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "2a:A:c:g:G:i:jk:m:n:s:t:V:w:W:")) != -1) {
 		switch (ch) {
 		case '2':
 			opts.tls12 = true;
@@ -246,6 +252,10 @@ parse_args(int argc, char *argv[])
 			break;
 		case 'g':
 			opts.gpus = parse_number("-g", optarg, 100000);
+			break;
+		case 'G':
+			opts.ack_generation = parse_number("-G", optarg,
+			    UINT64_MAX);
 			break;
 		case 'i':
 			opts.node_id = optarg;
@@ -645,6 +655,24 @@ send_hello(struct bp_conn *c)
 	free(gpus);
 	free(gpup);
 	return rc;
+}
+
+/* Acknowledges a generation that the head may never have sent. */
+static int
+send_ack(struct bp_conn *c)
+{
+	Ppcoord__Envelope	 env = PPCOORD__ENVELOPE__INIT;
+	Ppcoord__AssignmentAck	 ack = PPCOORD__ASSIGNMENT_ACK__INIT;
+
+	ack.has_generation = 1;
+	ack.generation = opts.ack_generation;
+	ack.has_ok = 1;
+	ack.ok = 1;
+	env.msg_case = PPCOORD__ENVELOPE__MSG_ACK;
+	env.ack = &ack;
+	printf("sending an ack of generation %llu\n",
+	    (unsigned long long)opts.ack_generation);
+	return send_envelope(c, &env);
 }
 
 /* Prints one received message. */
@@ -1080,7 +1108,7 @@ run_tls(void)
 		return 0;
 	}
 	if (opts.join || opts.scenario == BP_DOUBLE_HELLO ||
-	    opts.scenario == BP_FLOOD) {
+	    opts.scenario == BP_FLOOD || opts.scenario == BP_ACK) {
 		if (join(&c) == -1) {
 			conn_free(&c);
 			return 0;
@@ -1132,6 +1160,12 @@ run_tls(void)
 		break;
 	case BP_FLOOD:
 		run_flood(&c);
+		break;
+	case BP_ACK:
+		if (send_ack(&c) == 0)
+			await_answer(&c, remaining_ms());
+		else
+			result_closed("while sending");
 		break;
 	default:
 		break;
