@@ -1,7 +1,7 @@
 #!/bin/bash
-# A state file damaged while the head is stopped (truncated, emptied,
-# garbage bytes, or JSON whose fields disagree): the head starts anyway,
-# logs the problem with the file's name, keeps the bad file aside under
+# A state file damaged while the head is stopped: truncated, emptied,
+# garbage bytes, or JSON whose fields disagree. The head starts anyway and
+# logs the problem with the file's name. It keeps the bad file aside under
 # another name with its bytes intact, and plans afresh for the nodes that
 # connect.
 . "$(dirname "$0")/lib.sh"
@@ -22,8 +22,8 @@ for n in node-a node-b node-c node-d; do
 	i=$((i + 1))
 done
 wait_for 20 "the first plan" converged node-a node-b node-c node-d
-# A takeover moves the generation past 1, so that a fresh plan is told
-# apart from the restored one.
+# A takeover moves the generation past 1, so that a fresh plan can be
+# distinguished from the restored one.
 kill -KILL "$(agent_pid node-b)"
 wait_for 10 "node-d to take the place of node-b" \
 	grep -q 'spare node-d takes stages' "$HEAD_LOG"
