@@ -1,14 +1,15 @@
 #!/bin/bash
 # 300 connections at once that each send half a ClientHello and then
 # nothing, against a head with head.handshake_timeout = 1s and three
-# healthy agents placed. The head closes every one of them within the
-# timeout plus a sweep, logs the timeouts, serves its control socket and
-# takes a new agent as a spare while they are open, and the healthy nodes
-# keep their generation.
+# healthy agents placed, then 50 that finish the handshake but send no
+# Hello within head.hello_timeout = 1s. The head closes every one of them
+# within the timeout plus a sweep and logs the timeouts. While they are
+# open it serves its control socket and takes a new agent as a spare, and
+# the healthy nodes keep their generation.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/misuse.sh"
 HEAD_STATUS=1
-HEAD_EXTRA='handshake_timeout = "1s";'
+HEAD_EXTRA='handshake_timeout = "1s"; hello_timeout = "1s";'
 misuse_setup
 
 case_begin "300 slowloris connections"
@@ -40,5 +41,11 @@ longest=$(sed -n 's/.*longest \([0-9]*\) ms.*/\1/p' <<<"$BP_RESULT")
 expect_log 'TLS handshake with 127\.0\.0\.1:[0-9]+ timed out after 1000 ms \(head\.handshake_timeout\)'
 wait_for 5 "the head to count 300 handshake failures" \
 	metric_at_least ppcoord_handshake_failures_total $((failures_before + 300))
+expect_healthy
+
+case_begin "50 connections that never send a Hello"
+badpeer -s conns -n 50 -w 3 -t 20 $(cert_args node-e)
+expect_result '^accepted 50 refused 0 closed while held 50$'
+expect_log 'node-e \(127\.0\.0\.1:[0-9]+\): no Hello within 1000 ms \(head\.hello_timeout\)'
 expect_healthy
 log "every slowloris connection was closed within ${longest} ms"
