@@ -131,13 +131,15 @@ wait_for() {
 	done
 }
 
-# Prints a port in 20000-59999 that nothing listens on now.
+# Prints a port in 20000-32767 that no socket uses now. The range ends
+# below Linux's default ephemeral ports (32768-60999), which the tests'
+# own outgoing connections take, and which ss -l does not list.
 free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
 		if command -v ss >/dev/null; then
-			[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo $p; return 0; }
+			[ -z "$(ss -Hatn "sport = :$p" 2>/dev/null)" ] && { echo $p; return 0; }
 		elif ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo $p
 			return 0
