@@ -1,8 +1,9 @@
 #!/bin/bash
 # A node cut off without its connection closing is declared lost within
-# node_timeout plus one heartbeat. Without a spare the plan is revoked and
-# the node gets its old place back when it returns. With a spare, the
-# spare takes its stages and the node returns as a spare.
+# node_timeout plus one heartbeat, but a cut of 200 ms is no loss. Without
+# a spare the plan is revoked and the node gets its old place back when
+# it returns. With a spare, the spare takes its stages and the node
+# returns as a spare. A spare cut off and back changes no generation.
 #
 # CUT=sigstop (the default) cuts node-b off with SIGSTOP. CUT=netns runs
 # node-b in a network namespace that this test creates, joined to the
@@ -136,6 +137,29 @@ for n in node-a node-b node-c; do
 done
 gen=$(head_gen)
 
+# A cut shorter than node_timeout less two heartbeats is no loss: the
+# generation, the files and the hook counts stay as they are.
+sleep 0.5	# let the hooks finish before counting them
+for n in node-a node-b node-c; do
+	cp "$T/$n/stage.env" "$T/$n.env.before"
+	echo "$(hook_runs "$n") $(revoke_runs "$n")" >"$T/$n.runs"
+done
+log "cutting node-b off ($CUT) for 200 ms"
+cut_off
+sleep 0.2
+restore
+sleep 2	# two node_timeouts: a loss would show by now
+converged node-a node-b node-c || fail "a 200 ms cut broke the cluster"
+grep -q 'node node-b \(lost\|disconnected\)' "$HEAD_LOG" &&
+	fail "a 200 ms cut made the head drop node-b: $(grep 'node node-b' "$HEAD_LOG" | tail -n 1)"
+[ "$(head_gen)" = "$gen" ] || fail "a 200 ms cut made generation $(head_gen)"
+for n in node-a node-b node-c; do
+	cmp -s "$T/$n/stage.env" "$T/$n.env.before" ||
+		fail "a 200 ms cut changed $n's environment file"
+	[ "$(hook_runs "$n") $(revoke_runs "$n")" = "$(cat "$T/$n.runs")" ] ||
+		fail "a 200 ms cut ran a hook on $n"
+done
+
 # Without a spare: the plan is revoked, and node-b's return restores it.
 log "cutting node-b off ($CUT) with no spare connected"
 seen=$(log_count "$T/node-b/agent.log" 'lost connection to head')
@@ -210,4 +234,35 @@ esac
 sleep 0.5
 [ "$(hook_runs node-a)" = "$runs_a" ] || fail "on_assign ran again on node-a"
 [ "$(hook_runs node-c)" = "$runs_c" ] || fail "on_assign ran again on node-c"
+
+# A spare cut off: the head drops it, but no plan changes, so the
+# generation stays and no hook runs anywhere.
+if [ "$st" = standby ]; then
+	gen=$(head_gen)
+	sleep 0.5	# let the hooks finish before counting them
+	for n in node-a node-b node-c node-d; do
+		echo "$(hook_runs "$n") $(revoke_runs "$n")" >"$T/$n.runs"
+	done
+	seen=$(log_count "$T/node-b/agent.log" 'lost connection to head')
+	dropped=$(log_count "$HEAD_LOG" 'node node-b (lost|left|disconnected)')
+	log "cutting the spare node-b off ($CUT)"
+	cut_off
+	wait_for 5 "the head to drop the spare node-b" \
+		log_count_gt "$HEAD_LOG" 'node node-b (lost|left|disconnected)' "$dropped"
+	log "head: $(grep -E 'node node-b (lost|left|disconnected)' "$HEAD_LOG" | tail -n 1)"
+	[ "$(head_gen)" = "$gen" ] ||
+		fail "losing the spare made generation $(head_gen), expected $gen"
+	outage "$seen"
+	restore
+	wait_for $RETURN_S "the spare node-b to return" \
+		converged node-a node-b node-c node-d
+	state_is node-b standby || fail "the returning spare node-b is not on standby"
+	[ "$(head_gen)" = "$gen" ] ||
+		fail "the spare's return made generation $(head_gen), expected $gen"
+	sleep 0.5
+	for n in node-a node-b node-c node-d; do
+		[ "$(hook_runs "$n") $(revoke_runs "$n")" = "$(cat "$T/$n.runs")" ] ||
+			fail "a hook ran on $n when the spare node-b was cut off and returned"
+	done
+fi
 log "a node cut off by $CUT was lost in time and returned"
