@@ -145,7 +145,13 @@ $(BUILD)/tests/badpeer: tests/tools/badpeer.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
-integ: $(PROGRAMS) $(FAKE_NVML) $(BUILD)/tests/badpeer
+# An independent reference for `ppcoordctl plan`, run by
+# tests/integ/t_plan_reference.sh on random cases.
+$(BUILD)/tests/planref: tests/tools/planref.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+integ: $(PROGRAMS) $(FAKE_NVML) $(BUILD)/tests/badpeer $(BUILD)/tests/planref
 	@BIN=$(CURDIR)/$(BUILD) sh tests/integ/run.sh $(INTEG_TESTS)
 
 # The head and three agents, placed and then stopped, under Valgrind's
