@@ -39,8 +39,13 @@ struct evbuffer;
  * HTTP clients, the state file and logging. */
 #define HEAD_FD_RESERVE		64
 
-/* A connection whose unsent output exceeds this has stopped reading. */
-#define HEAD_OUTPUT_MAX		(256u << 10)
+/*
+ * A connection whose unsent output exceeds this has stopped reading. Most
+ * of an Assignment is a reference to the plan's shared stage table, which
+ * costs no memory per connection, so the limit allows several of the
+ * largest (1 MiB) frames.
+ */
+#define HEAD_OUTPUT_MAX		(4u << 20)
 
 /* Time a connection may take to flush its last message (a Reject) before
  * it is closed anyway. */
