@@ -88,6 +88,14 @@ etcd_set_leader(struct etcd *e, const char *value)
 		e->cb.on_leader_changed(e, e->leader, e->cb.arg);
 }
 
+void
+etcd_reply_error(const struct etcd *e, const struct etcd_req *req,
+    const char *detail, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s: etcd %s: invalid reply: %s",
+	    e->endpoints[req->endpoint], req->op, detail);
+}
+
 static char *
 etcd_strdup(const char *s)
 {
@@ -265,7 +273,7 @@ etcd_put_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 	struct etcd_kv	 kv;
 	int64_t		 revision;
 	bool		 ok, found;
-	char		 msg[PPC_ERRLEN];
+	char		 detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
 
 	if (reply == NULL) {
 		etcd_put_result(e, req, req->local_fence ? ETCD_FENCED :
@@ -273,9 +281,8 @@ etcd_put_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 		return;
 	}
 	if (etcd_json_txn_reply(reply, ETCD_LEADER_MAX, &ok, &revision, &kv,
-	    &found, msg, sizeof(msg)) == -1) {
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
-		    " (from %s)", e->endpoints[req->endpoint]);
+	    &found, detail, sizeof(detail)) == -1) {
+		etcd_reply_error(e, req, detail, msg, sizeof(msg));
 		etcd_put_result(e, req, ETCD_ERROR, msg);
 		return;
 	}
@@ -323,7 +330,7 @@ etcd_get_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 {
 	struct etcd_kv	 kv;
 	bool		 found;
-	char		 msg[PPC_ERRLEN];
+	char		 detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
 
 	if (req->user_cb.get == NULL)
 		return;
@@ -331,10 +338,9 @@ etcd_get_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 		req->user_cb.get(e, ETCD_ERROR, NULL, 0, err, req->user_arg);
 		return;
 	}
-	if (etcd_json_range_reply(reply, ETCD_STATE_MAX, &kv, &found, msg,
-	    sizeof(msg)) == -1) {
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
-		    " (%s from %s)", e->state_key, e->endpoints[req->endpoint]);
+	if (etcd_json_range_reply(reply, ETCD_STATE_MAX, &kv, &found, detail,
+	    sizeof(detail)) == -1) {
+		etcd_reply_error(e, req, detail, msg, sizeof(msg));
 		req->user_cb.get(e, ETCD_ERROR, NULL, 0, msg, req->user_arg);
 		return;
 	}

@@ -9,12 +9,12 @@
  * per TTL/4, and a takeover waits at most that long after the key goes.
  *
  * The leader gives up, and calls on_lost, when etcd reports its lease
- * gone or no keepalive sent in the last 2/3 of the TTL succeeded; after a
- * failed keepalive the next one goes out sooner. A keepalive refreshes the lease at some
- * moment between sending and its reply, so counting from the send keeps
- * the leader's deadline at least TTL/3 before etcd can expire the lease.
- * After a loss the old lease is revoked, so that this head's stale key
- * does not block the next election, and the campaign starts again.
+ * gone or when no keepalive sent in the last 2/3 of the TTL succeeded.
+ * A keepalive refreshes the lease at some moment between sending and its
+ * reply, so counting from the send keeps the leader's deadline at least
+ * TTL/3 before etcd can expire the lease. After a loss the old lease is
+ * revoked, so that this head's stale key does not block the next
+ * election, and the campaign starts again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,21 +219,24 @@ etcd_poll_event(evutil_socket_t fd, short what, void *arg)
 
 /* A leader value read from etcd, or NULL when it is not printable. */
 static const char *
-etcd_leader_value(struct etcd *e, const struct etcd_kv *kv)
+etcd_leader_value(struct etcd *e, const struct etcd_req *req,
+    const struct etcd_kv *kv)
 {
-	char	err[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
+	char	err[PPC_ERRLEN / 4], detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
 
 	if (etcd_check_value(kv->value, kv->value_len, err,
 	    sizeof(err)) == 0)
 		return kv->value;
-	snprintf(msg, sizeof(msg), "etcd: %s holds an invalid %s",
+	snprintf(detail, sizeof(detail), "%.100s: %s",
 	    e->leader_key, err);
+	etcd_reply_error(e, req, detail, msg, sizeof(msg));
 	etcd_report_error(e, msg);
 	return NULL;
 }
 
 static void
-etcd_poll_lead(struct etcd *e, const struct etcd_kv *kv, bool found)
+etcd_poll_lead(struct etcd *e, const struct etcd_req *req,
+    const struct etcd_kv *kv, bool found)
 {
 	char	reason[PPC_ERRLEN];
 
@@ -244,7 +247,7 @@ etcd_poll_lead(struct etcd *e, const struct etcd_kv *kv, bool found)
 	} else if (kv->create_revision != e->lead_rev) {
 		snprintf(reason, sizeof(reason), "%s was replaced at revision "
 		    "%lld", e->leader_key, (long long)kv->create_revision);
-		etcd_lose(e, reason, etcd_leader_value(e, kv));
+		etcd_lose(e, reason, etcd_leader_value(e, req, kv));
 	} else
 		etcd_arm(e->ev_poll, etcd_poll_ms(e));
 }
@@ -256,14 +259,18 @@ etcd_poll_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 	struct etcd_kv	 kv;
 	enum etcd_phase	 phase = e->phase;
 	bool		 found;
-	char		 msg[PPC_ERRLEN];
+	char		 detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
 
+	/* A leader's poll carries the revision of the key it checks, so a
+	 * reply from before a loss and a new election is ignored. */
 	if (e->dead || req->epoch != e->epoch ||
-	    (phase != ETCD_FOLLOW && phase != ETCD_LEAD))
+	    (phase != ETCD_FOLLOW && phase != ETCD_LEAD) ||
+	    req->revision != (phase == ETCD_LEAD ? e->lead_rev : 0))
 		return;
 	e->poll_busy = false;
 	if (err == NULL && etcd_json_range_reply(reply, ETCD_LEADER_MAX, &kv,
-	    &found, msg, sizeof(msg)) == -1) {
+	    &found, detail, sizeof(detail)) == -1) {
+		etcd_reply_error(e, req, detail, msg, sizeof(msg));
 		etcd_report_error(e, msg);
 		err = msg;
 	}
@@ -278,14 +285,14 @@ etcd_poll_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 	}
 
 	if (phase == ETCD_LEAD)
-		etcd_poll_lead(e, &kv, found);
+		etcd_poll_lead(e, req, &kv, found);
 	else if (!found) {
 		etcd_set_leader(e, NULL);
 		if (!e->dead && req->epoch == e->epoch)
 			etcd_campaign_start(e);
 	} else {
 		e->backoff_ms = 0;
-		etcd_set_leader(e, etcd_leader_value(e, &kv));
+		etcd_set_leader(e, etcd_leader_value(e, req, &kv));
 		etcd_arm(e->ev_poll, etcd_poll_ms(e));
 	}
 	etcd_kv_clear(&kv);
@@ -304,7 +311,7 @@ etcd_poll_now(struct etcd *e)
 	e->poll_busy = true;
 	req = etcd_http_post(e, "leader range", "/v3/kv/range",
 	    etcd_json_range(e->leader_key), timeout, etcd_poll_done);
-	(void)req;
+	req->revision = e->phase == ETCD_LEAD ? e->lead_rev : 0;
 }
 
 static void
@@ -335,13 +342,14 @@ etcd_keepalive_done(struct etcd *e, struct etcd_req *req, json_t *reply,
     const char *err)
 {
 	int64_t	ttl_s;
-	char	msg[PPC_ERRLEN], reason[PPC_ERRLEN];
+	char	detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN], reason[PPC_ERRLEN];
 
 	if (etcd_stale(e, req, ETCD_LEAD) || req->lease != e->lease)
 		return;
 	e->keepalive_busy = false;
 	if (err == NULL && etcd_json_keepalive_reply(reply, e->lease, &ttl_s,
-	    msg, sizeof(msg)) == -1) {
+	    detail, sizeof(detail)) == -1) {
+		etcd_reply_error(e, req, detail, msg, sizeof(msg));
 		etcd_report_error(e, msg);
 		err = msg;
 	}
@@ -424,12 +432,13 @@ etcd_create_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 	struct etcd_kv	 kv;
 	int64_t		 revision;
 	bool		 ok, found;
-	char		 msg[PPC_ERRLEN];
+	char		 detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
 
 	if (etcd_stale(e, req, ETCD_CREATE))
 		return;
 	if (err == NULL && etcd_json_txn_reply(reply, ETCD_LEADER_MAX, &ok,
-	    &revision, &kv, &found, msg, sizeof(msg)) == -1) {
+	    &revision, &kv, &found, detail, sizeof(detail)) == -1) {
+		etcd_reply_error(e, req, detail, msg, sizeof(msg));
 		etcd_report_error(e, msg);
 		err = msg;
 	}
@@ -453,7 +462,7 @@ etcd_create_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 		e->backoff_ms = 0;
 		etcd_arm(e->ev_poll, found ? etcd_poll_ms(e) : 0);
 		if (found)
-			etcd_set_leader(e, etcd_leader_value(e, &kv));
+			etcd_set_leader(e, etcd_leader_value(e, req, &kv));
 	}
 	etcd_kv_clear(&kv);
 }
@@ -464,10 +473,11 @@ etcd_grant_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 {
 	int64_t		 lease = 0, ttl_s;
 	struct etcd_req	*create;
-	char		 msg[PPC_ERRLEN];
+	char		 detail[PPC_ERRLEN / 2], msg[PPC_ERRLEN];
 
-	if (err == NULL && etcd_json_grant_reply(reply, &lease, &ttl_s, msg,
-	    sizeof(msg)) == -1) {
+	if (err == NULL && etcd_json_grant_reply(reply, &lease, &ttl_s, detail,
+	    sizeof(detail)) == -1) {
+		etcd_reply_error(e, req, detail, msg, sizeof(msg));
 		etcd_report_error(e, msg);
 		err = msg;
 	}
@@ -481,8 +491,9 @@ etcd_grant_done(struct etcd *e, struct etcd_req *req, json_t *reply,
 		return;
 	}
 
-	/* etcd raises a TTL under its least (about 1.5 election timeouts)
-	 * and never lowers one, so the configured TTL stays the safe one. */
+	/* etcd raises a TTL below its minimum lease TTL, which follows from
+	 * its election timeout, and never lowers one. The shorter of the two
+	 * is the safe one to time keepalives by. */
 	e->lease = lease;
 	e->ttl_ms = e->conf_ttl_ms;
 	if ((uint64_t)ttl_s * 1000 < e->ttl_ms)

@@ -142,6 +142,10 @@ void	 etcd_leave(struct etcd *);
 void	 etcd_report_error(struct etcd *, const char *msg);
 void	 etcd_report_ok(struct etcd *, const char *endpoint);
 void	 etcd_set_leader(struct etcd *, const char *value);
+/* Writes "ENDPOINT: etcd OP: invalid reply: DETAIL" for a reply that
+ * failed a check after the transport succeeded. */
+void	 etcd_reply_error(const struct etcd *, const struct etcd_req *,
+	    const char *detail, char *buf, size_t len);
 
 /* etcd_campaign.c */
 void	 etcd_campaign_stop(struct etcd *);

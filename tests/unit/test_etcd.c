@@ -973,18 +973,17 @@ discard(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* Deletes a key with a blocking request; only the test may block. */
+/* Posts `body` to the test etcd's gateway at `path` with a blocking
+ * request (only the test may block) and expects HTTP 200. */
 static void
-delete_key(const char *key)
+etcd_raw(const char *path, const char *body)
 {
 	CURL			*c = curl_easy_init();
 	struct curl_slist	*h;
-	char			 url[256], body[512], cert[320], keyf[320];
-	char			*b64 = etcd_b64_encode(key, strlen(key));
+	char			 url[256], cert[320], keyf[320];
 	long			 status = 0;
 
-	snprintf(url, sizeof(url), "%s/v3/kv/deleterange", etcd_env.endpoint);
-	snprintf(body, sizeof(body), "{\"key\":\"%s\"}", b64);
+	snprintf(url, sizeof(url), "%s%s", etcd_env.endpoint, path);
 	snprintf(cert, sizeof(cert), "%s/node-a.pem", etcd_env.certs);
 	snprintf(keyf, sizeof(keyf), "%s/node-a.key", etcd_env.certs);
 	h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -1002,7 +1001,60 @@ delete_key(const char *key)
 	assert_int_equal(status, 200);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	free(b64);
+}
+
+static void
+delete_key(const char *key)
+{
+	char	*k = etcd_b64_encode(key, strlen(key));
+	char	 body[512];
+
+	snprintf(body, sizeof(body), "{\"key\":\"%s\"}", k);
+	etcd_raw("/v3/kv/deleterange", body);
+	free(k);
+}
+
+/* Puts key = value without a lease. */
+static void
+put_key(const char *key, const char *value)
+{
+	char	*k = etcd_b64_encode(key, strlen(key));
+	char	*v = etcd_b64_encode(value, strlen(value));
+	char	 body[1024];
+
+	snprintf(body, sizeof(body), "{\"key\":\"%s\",\"value\":\"%s\"}",
+	    k, v);
+	etcd_raw("/v3/kv/put", body);
+	free(k);
+	free(v);
+}
+
+/* A leader value that is not printable is reported and not passed on;
+ * the client waits for the key to go as for any other leader. */
+static void
+test_bad_leader_value_rejected(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct client		 a;
+
+	need_etcd();
+	memset(&a, 0, sizeof(a));
+	put_key("/t/bad/leader", "10.0.0.9:7450\n\033[2J");
+	client_campaign(&a, client_new_with(base, "/t/bad", "node-a", NULL,
+	    0), "10.0.0.1:7450");
+	run_until(base, NULL, NULL, 1000);
+	assert_int_equal(a.elected, 0);
+	assert_null(etcd_leader(a.e));
+	assert_true(a.errors >= 1);
+	if (strstr(a.first_error, "invalid reply: /t/bad/leader: leader "
+	    "value has byte 0x0a at offset 13") == NULL)
+		fail_msg("unexpected error: %s", a.first_error);
+
+	delete_key("/t/bad/leader");
+	assert_true(run_until(base, is_elected, &a, 2000));
+
+	client_clear(&a);
+	event_base_free(base);
 }
 
 static void
@@ -1486,6 +1538,7 @@ main(void)
 		cmocka_unit_test(test_killed_leader_replaced),
 		cmocka_unit_test(test_paused_leader_loses),
 		cmocka_unit_test(test_put_fenced_by_etcd),
+		cmocka_unit_test(test_bad_leader_value_rejected),
 		cmocka_unit_test(test_state_round_trip),
 		cmocka_unit_test(test_free_inside_callback),
 		cmocka_unit_test(test_dead_endpoint_skipped),
