@@ -10,6 +10,14 @@
  *   P/leader   the leader's advertise address, bound to its lease
  *   P/state    the state JSON, written only by the leader
  *
+ * A head calls etcd_new and etcd_campaign at start. On on_elected it reads
+ * the state with etcd_get_state, continues from that generation, and writes
+ * each change with etcd_put_state; it acts as leader only while
+ * etcd_is_leader is true. On on_lost, or a put that returns ETCD_FENCED, it
+ * stops acting as leader at once and sends agents NotLeader with
+ * etcd_leader(). On a clean shutdown it calls etcd_resign, runs the loop
+ * until the resign callback (bounded by a timeout), then calls etcd_free.
+ *
  * The library does not log. Every failure reaches a callback with a message
  * that names the endpoint and etcd's error; the head decides what to log.
  * Callbacks run from the event loop, never from inside the call that

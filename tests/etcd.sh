@@ -51,7 +51,7 @@ free_port() {
 }
 
 healthy() {
-	curl -sf --max-time 1 --cacert "$DIR/certs/ca.pem" \
+	curl -sf --noproxy '*' --max-time 1 --cacert "$DIR/certs/ca.pem" \
 		--cert "$DIR/certs/node-a.pem" --key "$DIR/certs/node-a.key" \
 		"https://127.0.0.1:$1/health" 2>/dev/null | grep -q '"health":"true"'
 }
