@@ -2,9 +2,11 @@
 # Starts and stops a throwaway single-member etcd on loopback for tests,
 # with TLS and client-certificate authentication:
 #
-#   sh tests/etcd.sh start DIR     start (or restart) etcd, print its settings
+#   sh tests/etcd.sh start [DIR]   start (or restart) etcd, print its settings
 #   sh tests/etcd.sh stop DIR      stop it and wait until it has exited
 #
+# Without DIR, start makes a temporary folder, and the stop command that it
+# prints also removes that folder.
 # DIR contains everything: certs/ (made by tests/certs.sh on the first start:
 # the server uses head.pem, clients use node-a..node-f), data/, etcd.log,
 # etcd.pid and etcd.ports. A second start in the same DIR reuses the ports,
@@ -26,13 +28,21 @@
 set -eu
 
 usage() {
-	echo "usage: sh tests/etcd.sh start|stop DIR" >&2
+	echo "usage: sh tests/etcd.sh start [DIR] | stop DIR" >&2
 	exit 2
 }
 
-[ $# -eq 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	usage
+fi
 CMD=$1
-DIR=$2
+DIR=${2:-}
+OWN_DIR=0
+if [ -z "$DIR" ]; then
+	[ "$CMD" = start ] || usage
+	DIR=$(mktemp -d "${TMPDIR:-/tmp}/ppcoord-etcd.XXXXXX")
+	OWN_DIR=1
+fi
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ETCD=${ETCD:-etcd}
 LIFETIME=${ETCD_LIFETIME:-300}
@@ -112,28 +122,33 @@ first_launch() {
 	return 1
 }
 
+# start_failed MESSAGE: prints MESSAGE and etcd's last log lines, removes
+# a folder that start made, and exits 1.
+start_failed() {
+	echo "etcd.sh: $1" >&2
+	[ -f "$DIR/etcd.log" ] && tail -n 20 "$DIR/etcd.log" >&2
+	[ $OWN_DIR = 1 ] && rm -rf "$DIR"
+	exit 1
+}
+
 start() {
-	command -v "$ETCD" >/dev/null 2>&1 || {
+	if ! command -v "$ETCD" >/dev/null 2>&1; then
 		echo "etcd.sh: $ETCD not found: install the etcd-server package" >&2
+		[ $OWN_DIR = 1 ] && rm -rf "$DIR"
 		exit 77
-	}
+	fi
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)
 	if [ ! -f "$DIR/certs/ca.pem" ]; then
-		sh "$SRC/tests/certs.sh" "$DIR/certs" || exit 1
+		sh "$SRC/tests/certs.sh" "$DIR/certs" ||
+			start_failed "tests/certs.sh failed"
 	fi
 
 	stop
 	if [ -f "$DIR/etcd.ports" ]; then
-		launch || {
-			echo "etcd.sh: etcd did not start again in $DIR" >&2
-			tail -n 20 "$DIR/etcd.log" >&2
-			exit 1
-		}
-	elif ! first_launch; then
-		echo "etcd.sh: etcd did not become healthy in $DIR" >&2
-		tail -n 20 "$DIR/etcd.log" >&2
-		exit 1
+		launch || start_failed "etcd did not start again in $DIR"
+	else
+		first_launch || start_failed "etcd did not become healthy in $DIR"
 	fi
 
 	read -r client _ <"$DIR/etcd.ports"
@@ -141,7 +156,11 @@ start() {
 	echo "ETCD_CA=$DIR/certs/ca.pem"
 	echo "ETCD_CERT=$DIR/certs/node-a.pem"
 	echo "ETCD_KEY=$DIR/certs/node-a.key"
-	echo "ETCD_STOP='sh $SRC/tests/etcd.sh stop $DIR'"
+	if [ $OWN_DIR = 1 ]; then
+		echo "ETCD_STOP='sh $SRC/tests/etcd.sh stop $DIR && rm -rf $DIR'"
+	else
+		echo "ETCD_STOP='sh $SRC/tests/etcd.sh stop $DIR'"
+	fi
 }
 
 case $CMD in
