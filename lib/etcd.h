@@ -63,7 +63,7 @@ struct etcd;
  *   The campaign retries by itself; a put or get tries each endpoint once
  *   and then reports the last failure to its own callback.
  * on_restored: the first request that succeeded after on_error, with the
- *   endpoint that answered.
+ *   endpoint that replied.
  */
 struct etcd_campaign_cb {
 	void	(*on_elected)(struct etcd *, void *arg);
@@ -121,7 +121,8 @@ int		 etcd_campaign(struct etcd *e, const char *my_id,
 /*
  * Stops campaigning and revokes the lease, which deletes P/leader if this
  * head holds it, so another head can take over at once. `cb` (may be NULL)
- * runs when etcd replied or every endpoint failed. on_lost is not called.
+ * runs when etcd replied or every endpoint failed, or on the next turn of
+ * the loop when there is no lease. on_lost is not called.
  */
 void		 etcd_resign(struct etcd *e, etcd_done_cb cb, void *arg);
 
@@ -131,17 +132,18 @@ void		 etcd_resign(struct etcd *e, etcd_done_cb cb, void *arg);
  * revision that this head created it with. When the compare fails, cb gets
  * ETCD_FENCED with "fenced: not the leader: ...", and on_lost follows if
  * this head still counted itself as leader. A call while not the leader
- * fails with ETCD_FENCED without contacting etcd. cb is always called.
+ * fails with ETCD_FENCED without contacting etcd. cb is called once, unless
+ * the client is freed first.
  */
 void		 etcd_put_state(struct etcd *e, const char *json, size_t len,
 		    etcd_put_cb cb, void *arg);
 
 /* Reads P/state. Its size is checked against ETCD_STATE_MAX but its JSON is
- * not parsed. cb is always called. */
+ * not parsed. cb is called once, unless the client is freed first. */
 void		 etcd_get_state(struct etcd *e, etcd_get_cb cb, void *arg);
 
 /* The last leader value seen in etcd, or NULL when none is known. The
- * string is valid until the next callback. */
+ * string stays valid until the next callback, etcd_resign or etcd_free. */
 const char	*etcd_leader(const struct etcd *e);
 
 /* True while this head holds the leader key and its lease is known to be
