@@ -4,7 +4,8 @@
  *
  *   badpeer -s SCENARIO [-c CERT -k KEY] [-a CA] [-2] [-t SECONDS]
  *       [-n COUNT] [-w SECONDS] [-j] [-i NODE_ID] [-A ADDRESS] [-g GPUS]
- *       [-m BYTES] [-W WORKERS] [-V VERSION] [-G GENERATION] HOST:PORT
+ *       [-m BYTES] [-W WORKERS] [-V VERSION] [-G GENERATION] [-E MESSAGE]
+ *       HOST:PORT
  *
  * The last line of output is always "result: ..." and names the head's
  * reply: "reject REASON", "alert DESCRIPTION", "closed", "open",
@@ -45,6 +46,7 @@
 #define BP_DEFAULT_TIMEOUT_S	10
 #define BP_MAX_COUNT		100000000u	/* heartbeats */
 #define BP_MAX_CONNS		4000		/* slowloris and conns */
+#define BP_MAX_ACKS		1000000		/* built in memory at once */
 #define BP_READ_SLICE_MS	100
 #define BP_FLOOD_BATCH		1000		/* heartbeats per write */
 #define BP_SETTLE_MS		300		/* read after the handshake */
@@ -84,8 +86,8 @@ static const struct {
 	    "possible" },
 	{ "conns", BP_CONNS, "-n TLS connections held -w seconds without "
 	    "a Hello" },
-	{ "ack", BP_ACK, "a Hello, then an AssignmentAck of generation -G "
-	    "(default 2^64 - 1)" },
+	{ "ack", BP_ACK, "a Hello, then -n AssignmentAcks of generation -G "
+	    "(default 2^64 - 1), failed ones with -E MESSAGE" },
 };
 
 struct bp_opts {
@@ -109,6 +111,7 @@ struct bp_opts {
 	long			 workers;	/* -1: the GPU count */
 	unsigned long		 version;
 	uint64_t		 ack_generation;
+	const char		*ack_error;	/* -E: acks with ok = false */
 };
 
 struct bp_conn {
@@ -179,7 +182,7 @@ usage(void)
 	    "[-2] [-t SECONDS] [-n COUNT]\n"
 	    "\t[-w SECONDS] [-j] [-i NODE_ID] [-A ADDRESS] [-g GPUS] "
 	    "[-m BYTES] [-W WORKERS]\n\t[-V VERSION] [-G GENERATION] "
-	    "HOST:PORT\n"
+	    "[-E MESSAGE] HOST:PORT\n"
 	    "scenarios:\n");
 	for (i = 0; i < sizeof(bp_scenarios) / sizeof(bp_scenarios[0]); i++)
 		fprintf(stderr, "  %-13s %s\n", bp_scenarios[i].name,
@@ -236,7 +239,7 @@ parse_args(int argc, char *argv[])
 	opts.version = PPCOORD__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
 	opts.ack_generation = UINT64_MAX;
 
-	while ((ch = getopt(argc, argv, "2a:A:c:g:G:i:jk:m:n:s:t:V:w:W:")) != -1) {
+	while ((ch = getopt(argc, argv, "2a:A:c:E:g:G:i:jk:m:n:s:t:V:w:W:")) != -1) {
 		switch (ch) {
 		case '2':
 			opts.tls12 = true;
@@ -252,6 +255,9 @@ parse_args(int argc, char *argv[])
 			break;
 		case 'g':
 			opts.gpus = parse_number("-g", optarg, 100000);
+			break;
+		case 'E':
+			opts.ack_error = optarg;
 			break;
 		case 'G':
 			opts.ack_generation = parse_number("-G", optarg,
@@ -303,6 +309,11 @@ parse_args(int argc, char *argv[])
 	    opts.count > BP_MAX_CONNS) {
 		fprintf(stderr, "badpeer: -n %lu is over the limit of %d "
 		    "connections\n", opts.count, BP_MAX_CONNS);
+		exit(2);
+	}
+	if (opts.scenario == BP_ACK && opts.count > BP_MAX_ACKS) {
+		fprintf(stderr, "badpeer: -n %lu is over the limit of %d "
+		    "acks\n", opts.count, BP_MAX_ACKS);
 		exit(2);
 	}
 	opts.target = argv[optind];
@@ -657,22 +668,43 @@ send_hello(struct bp_conn *c)
 	return rc;
 }
 
-/* Acknowledges a generation that the head may never have sent. */
+/* Sends count acks of a generation that the head may never have sent,
+ * as failures when -E gives an error message. */
 static int
 send_ack(struct bp_conn *c)
 {
 	Ppcoord__Envelope	 env = PPCOORD__ENVELOPE__INIT;
 	Ppcoord__AssignmentAck	 ack = PPCOORD__ASSIGNMENT_ACK__INIT;
+	size_t			 len;
+	uint8_t			*frames, *p;
+	unsigned long		 i;
+	int			 rc;
 
 	ack.has_generation = 1;
 	ack.generation = opts.ack_generation;
 	ack.has_ok = 1;
-	ack.ok = 1;
+	ack.ok = opts.ack_error == NULL;
+	ack.error = (char *)opts.ack_error;
 	env.msg_case = PPCOORD__ENVELOPE__MSG_ACK;
 	env.ack = &ack;
-	printf("sending an ack of generation %llu\n",
+
+	len = ppcoord__envelope__get_packed_size(&env);
+	if ((frames = malloc((WIRE_HEADER_LEN + len) * opts.count)) == NULL)
+		return -1;
+	for (i = 0, p = frames; i < opts.count; i++) {
+		p[0] = (uint8_t)(len >> 24);
+		p[1] = (uint8_t)(len >> 16);
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+		ppcoord__envelope__pack(&env, p + WIRE_HEADER_LEN);
+		p += WIRE_HEADER_LEN + len;
+	}
+	printf("sending %lu %s acks of generation %llu\n", opts.count,
+	    ack.ok ? "successful" : "failed",
 	    (unsigned long long)opts.ack_generation);
-	return send_envelope(c, &env);
+	rc = conn_write(c, frames, (size_t)(p - frames));
+	free(frames);
+	return rc;
 }
 
 /* Prints one received message. */
