@@ -9,8 +9,17 @@
  * - A new generation is written to the state file before any agent hears
  *   of it. If the write fails, the push waits and the sweep retries.
  * - The spare list in the plan JSON is the one the plan was computed
- *   with. Spares that come and go later do not bump the generation; the
- *   live set is the "standby" nodes of the status output.
+ *   with. Spares that come and go later do not bump the generation, and
+ *   the live set is the "standby" nodes of the status output.
+ *
+ * Rules:
+ * - An assigned node is lost node_timeout after its last frame. A closed
+ *   connection alone does not end its place, so an agent restart gets
+ *   the same Assignment back and its hook does not run again.
+ * - A lost node's stages go to the first connected spare, in spare
+ *   order, that takes them with every other node left in place.
+ *   Otherwise the plan is revoked (at its own generation) and the next
+ *   plan, hinted to the old placement, takes a new generation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +178,9 @@ members_count(const char *state)
 
 /*
  * Fills inv with the planning membership: every connected node, plus the
- * plan nodes that are away but not yet lost (after a head restart), with
- * their last inventory. `exclude` is left out.
+ * plan nodes that are away but not yet lost (disconnected less than
+ * node_timeout ago, or not yet back after a head restart), with their
+ * last inventory. `exclude` is left out.
  */
 static int
 members_planning_inventory(struct inv *inv, const struct head_node *exclude)
@@ -366,7 +376,7 @@ members_send_revoke(struct head_node *n, const char *reason)
 		conn_sent(n->n_conn);
 }
 
-/* Writes the state file, then tells every connected node its part. */
+/* Writes the state file, then sends every connected node its part. */
 static void
 members_persist_and_push(void)
 {
@@ -422,8 +432,8 @@ members_log_plan(const char *why)
 
 /*
  * Makes `np` (made from `inv`) the current plan and takes ownership of
- * both. With new_generation the generation goes up by one; either way
- * the state file is written before any agent is told.
+ * both. With new_generation the generation goes up by one. Either way
+ * the state file is written before any agent receives the plan.
  */
 static void
 members_commit(struct plan *np, struct inv *inv, bool new_generation,
@@ -455,7 +465,7 @@ members_commit(struct plan *np, struct inv *inv, bool new_generation,
 		return;
 	}
 
-	/* Nothing an agent holds changed, so only the file is updated. */
+	/* No agent's Assignment changed, so only the file is updated. */
 	members_persist_only();
 }
 
@@ -731,7 +741,8 @@ members_lost_assigned(struct head_node *n, const char *reason)
 	members_revoke(why);
 }
 
-/* Sends a joined node what the current state says it should hold. */
+/* Sends a joined node its Assignment, Standby or Revoke for the current
+ * state. */
 static void
 members_greet(struct head_node *n, bool changed, const Ppcoord__Hello *h)
 {

@@ -1,8 +1,8 @@
 /*
  * Assignment frames for many agents at once. Every Assignment of a plan
  * repeats the same stage table (layer_partition and stages, O(stages)
- * bytes), so the table is encoded once per plan and each agent's output
- * buffer holds a reference to it; only the node's own fields are encoded
+ * bytes). So the table is encoded once per plan, and each agent's output
+ * buffer gets a reference to it. Only the node's own fields are encoded
  * per agent. The bytes equal those of wire_send_assignment: protobuf-c
  * writes fields in field-number order, and the stage table fields (13 and
  * 14) come last.

@@ -1,8 +1,8 @@
 #!/bin/bash
 # A spare takes exactly the stages of a lost node: the other node keeps
-# its stage, the generation goes up by one, and the spare is told before
-# the state file and the status disagree. A second loss with no spare
-# left revokes the plan.
+# its stage, and the generation goes up by one in the agents' files, the
+# state file and the status. A second loss with no spare left revokes
+# the plan.
 . "$(dirname "$0")/lib.sh"
 need_bins
 need_jq
