@@ -383,8 +383,11 @@ etcd_keepalive_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct etcd	*e = arg;
 	struct etcd_req	*req;
-	uint64_t	 timeout = etcd_keepalive_ms(e);
+	uint64_t	 timeout = e->ttl_ms / 6;
 
+	/* A keepalive sent at TTL/3 that times out after TTL/6 on a silent
+	 * endpoint still has TTL/6 to succeed on the next endpoint before
+	 * the loss deadline at 2/3 of the TTL. */
 	etcd_enter(e);
 	if (e->phase == ETCD_LEAD && !e->keepalive_busy) {
 		e->keepalive_busy = true;

@@ -1463,6 +1463,46 @@ test_partitioned_leader_yields(void **state)
 	event_base_free(base);
 }
 
+/* The leader's endpoint goes silent, and the leader moves to its second
+ * endpoint in time to keep the lease and the lead. */
+static void
+test_leader_fails_over_endpoint(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct proxy		 proxy;
+	struct client		 a, b;
+	char			 via[64], *eps[2];
+
+	need_etcd();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	proxy_start(&proxy, base);
+	snprintf(via, sizeof(via), "https://127.0.0.1:%d", proxy.port);
+	eps[0] = via;
+	eps[1] = etcd_env.endpoint;
+	client_campaign(&a, client_new_with(base, "/t/failover", "node-a",
+	    eps, 2), "10.0.0.1:7450");
+	assert_true(run_until(base, is_elected, &a, 3000));
+	client_campaign(&b, client_new_with(base, "/t/failover", "node-b",
+	    NULL, 0), "10.0.0.2:7450");
+
+	proxy_freeze(&proxy);
+	run_until(base, NULL, NULL, 3 * TTL_MS);
+	assert_int_equal(a.lost, 0);
+	assert_true(etcd_is_leader(a.e));
+	assert_int_equal(b.elected, 0);
+	assert_true(a.errors >= 1);
+	if (strncmp(a.first_error, via, strlen(via)) != 0)
+		fail_msg("error does not name the silent endpoint: %s",
+		    a.first_error);
+	assert_true(a.restored >= 1);
+
+	client_clear(&a);
+	client_clear(&b);
+	proxy_free(&proxy);
+	event_base_free(base);
+}
+
 /* Runs last: the shared etcd goes down and comes back. */
 static void
 test_etcd_restart_reelects(void **state)
@@ -1544,6 +1584,7 @@ main(void)
 		cmocka_unit_test(test_dead_endpoint_skipped),
 		cmocka_unit_test(test_untrusted_cert_reported),
 		cmocka_unit_test(test_partitioned_leader_yields),
+		cmocka_unit_test(test_leader_fails_over_endpoint),
 		cmocka_unit_test(test_etcd_restart_reelects),
 	};
 	int	fail;
