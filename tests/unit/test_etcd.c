@@ -1029,8 +1029,8 @@ put_key(const char *key, const char *value)
 	free(v);
 }
 
-/* A leader value that is not printable is reported and not passed on;
- * the client waits for the key to go as for any other leader. */
+/* A leader value that is not printable is reported and not passed on.
+ * The client still waits for the key to go, as for any other leader. */
 static void
 test_bad_leader_value_rejected(void **state)
 {
