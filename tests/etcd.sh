@@ -47,12 +47,14 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 ETCD=${ETCD:-etcd}
 LIFETIME=${ETCD_LIFETIME:-300}
 
-# Prints a port in 20000-59999 that nothing listens on now.
+# Prints a port in 20000-32767 that no socket uses now. The range ends
+# below Linux's default ephemeral ports (32768-60999), so an outgoing
+# connection cannot take the port between a stop and a restart of etcd.
 free_port() {
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		p=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-		p=$((20000 + p % 40000))
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
+		p=$((20000 + p % 12768))
+		if [ -z "$(ss -Hatn "sport = :$p" 2>/dev/null)" ]; then
 			echo "$p"
 			return 0
 		fi
