@@ -34,10 +34,16 @@
 static struct evconnlistener	*control_listener;
 static char			*control_path;
 static unsigned			 control_clients;
+static struct bufferevent	*control_slots[CONTROL_CLIENTS_MAX];
 
 static void
 control_client_free(struct bufferevent *bev)
 {
+	size_t	 i;
+
+	for (i = 0; i < CONTROL_CLIENTS_MAX; i++)
+		if (control_slots[i] == bev)
+			control_slots[i] = NULL;
 	bufferevent_free(bev);
 	control_clients--;
 }
@@ -138,6 +144,7 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct bufferevent	*bev;
 	struct timeval		 tv = { CONTROL_TIMEOUT_S, 0 };
+	size_t			 i;
 
 	if (control_clients >= CONTROL_CLIENTS_MAX) {
 		log_warnx("control: %d clients connected; closing a new one",
@@ -151,6 +158,12 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	control_clients++;
+	for (i = 0; i < CONTROL_CLIENTS_MAX; i++) {
+		if (control_slots[i] == NULL) {
+			control_slots[i] = bev;
+			break;
+		}
+	}
 	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_REQUEST_MAX);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setcb(bev, control_read_cb, NULL, control_event_cb, NULL);
@@ -261,6 +274,11 @@ control_start(char *err, size_t errlen)
 void
 control_stop(void)
 {
+	size_t	 i;
+
+	for (i = 0; i < CONTROL_CLIENTS_MAX; i++)
+		if (control_slots[i] != NULL)
+			control_client_free(control_slots[i]);
 	if (control_listener != NULL) {
 		evconnlistener_free(control_listener);
 		control_listener = NULL;

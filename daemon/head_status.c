@@ -142,11 +142,15 @@ char *
 status_inventory_json(void)
 {
 	struct inv	 inv;
-	char		*text;
+	json_t		*o;
+	char		*text = NULL;
 
 	if (members_inventory(&inv) == -1)
 		return NULL;
-	text = inv_to_json(&inv);
+	if ((o = inv_to_jansson(&inv)) != NULL) {
+		text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
 	inv_free(&inv);
 	return text;
 }
