@@ -2,10 +2,10 @@
 # Bad framing from a client with a valid certificate, before and after its
 # Hello, while three healthy agents are placed. The cases are length
 # prefixes of 4 GiB and 1 MiB + 1, a frame cut short by a close, an
-# Envelope with only an unknown field, a second Hello, an ack of a
-# generation never sent, and a flood of 100,000 heartbeats. The
-# head closes or rejects the bad connection, logs it with the peer
-# address, stays up, and the healthy nodes keep their generation.
+# Envelope with only an unknown field, a heartbeat before the Hello, a
+# second Hello, an ack of a generation never sent, and a flood of 100,000
+# heartbeats. The head closes or rejects the bad connection, logs it with
+# the peer address, stays up, and the healthy nodes keep their generation.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/misuse.sh"
 HEAD_STATUS=1
@@ -63,6 +63,12 @@ expect_result '^(closed|reject)'
 expect_log 'node-d \(PEER\): invalid frame: .*no known message'
 expect_healthy
 expect_gone node-d
+
+case_begin "heartbeat before the Hello"
+badpeer -s heartbeat $BAD -t 5
+expect_result '^reject unexpected_message$'
+expect_log 'rejected node-d \(PEER\): unexpected_message: the first message must be hello, not heartbeat'
+expect_healthy
 
 case_begin "second Hello on one connection"
 badpeer -s double-hello $BAD -t 5

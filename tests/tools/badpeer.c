@@ -64,6 +64,7 @@ enum bp_scenario {
 	BP_FLOOD,
 	BP_CONNS,
 	BP_ACK,
+	BP_HEARTBEAT,
 };
 
 static const struct {
@@ -86,6 +87,7 @@ static const struct {
 	    "possible" },
 	{ "conns", BP_CONNS, "-n TLS connections held -w seconds without "
 	    "a Hello" },
+	{ "heartbeat", BP_HEARTBEAT, "one Heartbeat (after a Hello with -j)" },
 	{ "ack", BP_ACK, "a Hello, then -n AssignmentAcks of generation -G "
 	    "(default 2^64 - 1), failed ones with -E MESSAGE" },
 };
@@ -668,6 +670,19 @@ send_hello(struct bp_conn *c)
 	return rc;
 }
 
+static int
+send_heartbeat(struct bp_conn *c)
+{
+	Ppcoord__Envelope	 env = PPCOORD__ENVELOPE__INIT;
+	Ppcoord__Heartbeat	 hb = PPCOORD__HEARTBEAT__INIT;
+
+	hb.has_generation = 1;
+	env.msg_case = PPCOORD__ENVELOPE__MSG_HEARTBEAT;
+	env.heartbeat = &hb;
+	printf("sending a heartbeat\n");
+	return send_envelope(c, &env);
+}
+
 /* Sends count acks of a generation that the head may never have sent,
  * as failures when -E gives an error message. */
 static int
@@ -1192,6 +1207,12 @@ run_tls(void)
 		break;
 	case BP_FLOOD:
 		run_flood(&c);
+		break;
+	case BP_HEARTBEAT:
+		if (send_heartbeat(&c) == 0)
+			await_answer(&c, remaining_ms());
+		else
+			result_closed("while sending");
 		break;
 	case BP_ACK:
 		if (send_ack(&c) == 0)
