@@ -35,6 +35,10 @@
 #define MAXL		40	/* model layers */
 #define MAXS		(MAXN * 4)	/* stages */
 #define KV_NONE		INT64_MIN	/* no split exists */
+/* Tensor bytes per safetensors file: files stay under ext4's 16 TiB
+ * limit, sparse as they are. */
+#define ST_FILE_MAX	((int64_t)4 << 40)
+#define ST_FILES_MAX	8
 
 enum order { ORDER_VLLM, ORDER_LISTED, ORDER_MEMORY };
 enum part { PART_EVEN, PART_MANUAL, PART_MEMORY };
@@ -884,13 +888,13 @@ gen_reserve(struct gcase *c)
 static void
 gen_model(struct gcase *c)
 {
-	int64_t total_mem = 0, per_layer, base;
+	int64_t total_mem = 0, per_layer, base, total;
 	int i, kind;
 
 	for (i = 0; i < c->n && i < c->expected; i++)
 		total_mem += node_min_mem(&c->nodes[i]) * c->nodes[i].workers;
 	/* Weights between 20% and 110% of the memory of expected nodes. */
-	per_layer = (int64_t)((double)total_mem * (20 + rnd(91)) / 100.0 /
+	per_layer = (int64_t)((double)total_mem * (10 + rnd(81)) / 100.0 /
 	    c->layers);
 	if (per_layer < 4096)
 		per_layer = 4096;
@@ -925,6 +929,12 @@ gen_model(struct gcase *c)
 	c->tied = chance(20);
 	c->mtp = chance(25) ? 1 + rnd(2) : 0;
 	c->nfiles = 1 + rnd(3);
+	total = c->E + c->H;
+	for (i = 0; i < c->layers + 2; i++)
+		total += c->w[i < c->layers ? i : 0];
+	while (c->nfiles < ST_FILES_MAX &&
+	    total > (int64_t)c->nfiles * (ST_FILE_MAX / 2))
+		c->nfiles++;
 	if (chance(15))
 		c->explicit_E = c->E = 2 * GiB + rnd(1 << 20);
 	if (chance(15))
@@ -1050,6 +1060,10 @@ gen_case(struct gcase *c, uint64_t seed)
 	}
 	c->driver = -1;
 	if (c->order == ORDER_VLLM && chance(40))
+		c->driver = rnd(c->n);
+	/* With order "listed", the driver sorts first among the unlisted
+	 * nodes, which follow in vllm order. */
+	if (c->order == ORDER_LISTED && chance(20))
 		c->driver = rnd(c->n);
 	if (c->order == ORDER_LISTED) {
 		int idx[MAXN];
@@ -1184,13 +1198,21 @@ struct st_entry {
 	int		 file;
 };
 
+static int64_t st_file_bytes[ST_FILES_MAX];	/* per file so far */
+
 static void
 st_add(struct st_entry *t, int *nt, int nfiles, const char *name,
     int64_t bytes)
 {
+	int f = rnd(nfiles), tries;
+
+	for (tries = 0; tries < nfiles &&
+	    st_file_bytes[f] + bytes > ST_FILE_MAX; tries++)
+		f = (f + 1) % nfiles;
 	snprintf(t[*nt].name, sizeof(t[*nt].name), "%s", name);
 	t[*nt].bytes = bytes;
-	t[*nt].file = rnd(nfiles);
+	t[*nt].file = f;
+	st_file_bytes[f] += bytes;
 	(*nt)++;
 }
 
@@ -1271,6 +1293,7 @@ write_weights(const struct gcase *c, const char *dir)
 
 	snprintf(path, sizeof(path), "%s/weights", dir);
 	mkdir(path, 0755);
+	memset(st_file_bytes, 0, sizeof(st_file_bytes));
 	/* Explicit embedding_bytes or head_bytes override the tensors, so
 	 * the tensors then carry another size. */
 	st_add(t, &nt, c->nfiles, "model.embed_tokens.weight",
@@ -1666,6 +1689,21 @@ check_header(struct checker *k, json_t *root, const struct rplan *p)
 		    jint(root, "master_port", &missing));
 }
 
+/* "node:layers" per stage, in stage order. */
+static void
+format_layout(const struct gcase *c, const struct rplan *r, char *buf,
+    size_t size)
+{
+	size_t len;
+	int s;
+
+	len = (size_t)snprintf(buf, size, "stage node:layers [");
+	for (s = 0; s < r->S && len < size - 64; s++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s:%d",
+		    s ? " " : "", c->nodes[r->stage_node[s]].id, r->split[s]);
+	snprintf(buf + len, size - len, "]");
+}
+
 /* The optimum that the program's plan must reach. */
 static void
 check_optimum(struct checker *k, const struct rplan *want,
@@ -1698,16 +1736,12 @@ check_optimum(struct checker *k, const struct rplan *want,
 	stage_budgets(c, got, budgets);
 	kv = split_kv(c, budgets, got->S, got->split);
 	if (kv != want->kv) {
-		char buf[1024] = "";
-		size_t len = 0;
+		char buf[1024];
 
-		for (s = 0; s < want->S && len < sizeof(buf) - 64; s++)
-			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-			    "%s%s:%d", s ? " " : "",
-			    c->nodes[want->stage_node[s]].id, want->split[s]);
+		format_layout(c, want, buf, sizeof(buf));
 		disagree(k, "kv_tokens of the printed plan is %" PRId64 ", the "
-		    "brute-force optimum is %" PRId64 ", reached by stage:layers "
-		    "[%s]", kv, want->kv, buf);
+		    "brute-force optimum is %" PRId64 ", reached by %s", kv,
+		    want->kv, buf);
 	}
 }
 
@@ -1966,9 +2000,13 @@ evaluate(struct checker *k, const struct gcase *c, const struct case_files *f,
 			    want.why, rc);
 	} else {
 		n_feasible += count;
-		if (rc != 0)
-			disagree(k, "expected a plan (kv_tokens %" PRId64 "), "
-			    "ppcoordctl exited %d", want.kv, rc);
+		if (rc != 0) {
+			char buf[1024];
+
+			format_layout(c, &want, buf, sizeof(buf));
+			disagree(k, "expected a plan (kv_tokens %" PRId64 ", %s), "
+			    "ppcoordctl exited %d", want.kv, buf, rc);
+		}
 	}
 	if (rc != 0 || !(want.ok || want.ambiguous))
 		return;
