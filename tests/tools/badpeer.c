@@ -76,7 +76,8 @@ static const struct {
 	{ "http", BP_HTTP, "an HTTP GET on the TLS port" },
 	{ "slowloris", BP_SLOWLORIS, "-n connections, each sending half a "
 	    "ClientHello and holding" },
-	{ "hello", BP_HELLO, "one Hello (with -i -A -g -m -W -V overrides)" },
+	{ "hello", BP_HELLO, "one Hello (with -i -A -g -m -W -V overrides); "
+	    "with -w, the connection is held that long once joined" },
 	{ "double-hello", BP_DOUBLE_HELLO, "a Hello, then a second Hello "
 	    "after the Welcome" },
 	{ "len-4g", BP_LEN_4G, "a length prefix of 4 GiB - 1" },
@@ -105,6 +106,7 @@ struct bp_opts {
 	bool			 join;		/* -j: Hello before the bad frame */
 	unsigned		 timeout_s;
 	unsigned		 hold_s;
+	bool			 hold_given;	/* -w: hello keeps its place */
 	unsigned long		 count;
 	const char		*node_id;	/* default: the certificate's */
 	const char		*address;
@@ -292,6 +294,7 @@ parse_args(int argc, char *argv[])
 			break;
 		case 'w':
 			opts.hold_s = parse_number("-w", optarg, 600);
+			opts.hold_given = true;
 			break;
 		case 'W':
 			opts.workers = (long)parse_number("-W", optarg,
@@ -871,6 +874,36 @@ join(struct bp_conn *c)
 	return read_answer(c, remaining_ms(), true) == 1 ? 0 : -1;
 }
 
+/* Keeps a joined connection open for hold_s seconds, reading what the
+ * head sends, and prints the result. */
+static void
+hold_joined(struct bp_conn *c)
+{
+	Ppcoord__Envelope	*env;
+	uint64_t		 until = now_ms() + (uint64_t)opts.hold_s * 1000;
+
+	printf("joined; holding the connection for %u s\n", opts.hold_s);
+	for (;;) {
+		switch (conn_next(c, until, &env)) {
+		case BP_READ_MSG:
+			print_envelope(env);
+			if (env->msg_case == PPCOORD__ENVELOPE__MSG_REJECT) {
+				result("reject %s", wire_reject_reason_name(
+				    env->reject->reason));
+				wire_free(env);
+				return;
+			}
+			wire_free(env);
+			break;
+		case BP_READ_TIMEOUT:
+			result("welcome");
+			return;
+		default:
+			return;
+		}
+	}
+}
+
 /* Raw bytes on a plain TCP connection; prints the first bytes back. */
 static int
 run_raw(const char *payload)
@@ -1167,8 +1200,10 @@ run_tls(void)
 	case BP_HELLO:
 		if (send_hello(&c) == -1)
 			result_closed("while sending the Hello");
-		else
+		else if (!opts.hold_given)
 			await_answer(&c, remaining_ms());
+		else if (read_answer(&c, remaining_ms(), true) == 1)
+			hold_joined(&c);
 		break;
 	case BP_DOUBLE_HELLO:
 		if (send_hello(&c) == -1)
