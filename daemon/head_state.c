@@ -104,8 +104,11 @@ state_save(char *err, size_t errlen)
 	struct head_conf	*conf = hd->h_conf;
 	json_t			*o, *plan, *inv;
 	char			 digest[2 * EVP_MAX_MD_SIZE + 1], *text;
+	struct timespec		 t0, t1;
+	size_t			 len;
 	int			 rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	plan = plan_to_jansson(&hd->h_plan, &conf->plan);
 	inv = inv_to_jansson(&hd->h_plan_inv);
 	state_config_digest(&conf->plan, digest, sizeof(digest));
@@ -126,12 +129,18 @@ state_save(char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory for the state file text");
 		return -1;
 	}
-	rc = util_write_file_atomic(conf->state_file, text, strlen(text),
-	    0600, err, errlen);
+	len = strlen(text);
+	rc = util_write_file_atomic(conf->state_file, text, len, 0600, err,
+	    errlen);
 	free(text);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The time covers the JSON encoding and the write with its fsync. */
 	if (rc == 0)
-		log_debug("state file %s: generation %llu written",
-		    conf->state_file, (unsigned long long)hd->h_generation);
+		log_info("state file %s: generation %llu written in %.1f ms "
+		    "(%zu bytes)", conf->state_file,
+		    (unsigned long long)hd->h_generation,
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, len);
 	return rc;
 }
 

@@ -1,14 +1,20 @@
 /*
  * Load generator for ppcoord-head: N simulated agents in one process, each
  * with its own TLS connection and node certificate, against a real head
- * started by this program on loopback. It reports the time from the first
- * connect to the last ack, the join rate, the head's CPU time and peak RSS
- * (from /proc), and the time to re-plan and re-push after one node is lost.
+ * started by this program on loopback. The agents heartbeat at the interval
+ * the head's Welcome gives, as real agents do. It reports the time from the
+ * first connect to the last ack (checked against the head's own record of
+ * acks on its control socket), the join rate, the head's CPU time and RSS
+ * (from /proc), the state file write time (from the head's log), and the
+ * time to re-plan and re-push after one assigned node is lost.
  *
  * Before the head, it measures the machine's raw TLS 1.3 handshake rate
  * with the same key type, certificates and client verification, against a
- * minimal libevent + OpenSSL server in a child process: the head's join
- * rate is reported as a fraction of that baseline.
+ * minimal libevent + OpenSSL server in a child process. A baseline
+ * handshake counts once the server has verified the client certificate
+ * and the client has read one byte the server sent after that, so both
+ * sides have done all their TLS work. The head's join rate is reported as
+ * a fraction of that baseline.
  *
  * Everything is bounded: loopback only, a deadline for every phase, and
  * all child processes are killed on exit.
@@ -17,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -42,6 +49,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -53,22 +61,37 @@
 #include "wire.h"
 
 #define BENCH_PHASE_TIMEOUT_S	600
+#define BENCH_LOSS_TIMEOUT_S	120
+#define BENCH_ACK_TIMEOUT_S	60
 #define BENCH_ADDR		"127.0.0.1"
+
+/* The head's defaults; agents heartbeat at the interval Welcome gives. */
+#define BENCH_HEARTBEAT_MS	2000
+#define BENCH_NODE_TIMEOUT_MS	10000
+
+/* Envelope field 5 (assignment) and Assignment field 1 (generation), as
+ * protobuf tags: (field << 3) | wire type. */
+#define TAG_ENVELOPE_ASSIGNMENT	((5u << 3) | 2u)
+#define TAG_ASSIGNMENT_GEN	((1u << 3) | 0u)
+
+enum sim_state {
+	SIM_IDLE,
+	SIM_CONNECTING,		/* TCP connect, TLS handshake, Hello sent */
+	SIM_WELCOMED,
+	SIM_PLACED,		/* received and acked Assignment or Standby */
+	SIM_CLOSED,
+	SIM_FAILED,
+};
 
 struct sim_agent {
 	struct bufferevent	*bev;
 	uint64_t		 generation;	/* last Assignment or Standby */
+	uint64_t		 skip_gen;	/* generation of the frame skipped */
+	uint64_t		 hb_ms;		/* last heartbeat sent */
+	uint32_t		 skip;		/* bytes of an Assignment to drop */
 	uint32_t		 index;
 	uint8_t			 state;
-};
-
-enum sim_state {
-	SIM_IDLE,
-	SIM_CONNECTING,
-	SIM_WELCOMED,
-	SIM_PLACED,		/* received Assignment or Standby */
-	SIM_CLOSED,
-	SIM_FAILED,
+	bool			 assigned;	/* last placement: an Assignment */
 };
 
 struct bench {
@@ -80,9 +103,11 @@ struct bench {
 	EVP_PKEY		**keys;
 	struct sim_agent	*agents;
 	uint32_t		 n;
-	uint32_t		 window;	/* handshakes in flight at most */
+	uint32_t		 window;	/* connections before Welcome, at most */
 	double			 rate;		/* joins per second, 0: as fast as the window allows */
 	uint16_t		 port;
+	uint32_t		 hb_interval_ms;	/* from Welcome */
+	struct event		*hb;
 
 	/* progress of the current phase */
 	uint32_t		 next;		/* next agent to start */
@@ -92,6 +117,7 @@ struct bench {
 	uint32_t		 target;	/* done count that ends the phase */
 	uint64_t		 want_generation;	/* loss phase: generation to reach */
 	bool			 handshake_only;	/* baseline phase */
+	bool			 tearing_down;
 	struct event		*tick;
 	struct event		*deadline;
 	uint64_t		 start_ms;
@@ -126,6 +152,16 @@ static uint64_t
 now_ms(void)
 {
 	return util_now_ms();
+}
+
+/* Wall-clock milliseconds, comparable with the head's log timestamps. */
+static uint64_t
+wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Raises the open-file limit: one descriptor per simulated agent. */
@@ -194,34 +230,22 @@ bench_make_ctx(struct bench *b)
 
 /* ---- /proc readings of the head ---- */
 
+/* Returns the CPU time of pid's main thread in seconds, to the
+ * nanosecond (/proc/PID/schedstat); the head runs one thread. */
 static double
 proc_cpu_seconds(pid_t pid)
 {
-	char			 path[64], buf[2048], *p;
-	unsigned long long	 utime, stime;
+	char			 path[64];
+	unsigned long long	 ns;
 	FILE			*f;
-	int			 i;
+	int			 n;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
-	if (fgets(buf, sizeof(buf), f) == NULL) {
-		fclose(f);
-		return -1;
-	}
+	n = fscanf(f, "%llu", &ns);
 	fclose(f);
-	/* Fields after the parenthesised command name; utime is field 14. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
-	p += 2;
-	for (i = 3; i < 14; i++) {
-		if ((p = strchr(p, ' ')) == NULL)
-			return -1;
-		p++;
-	}
-	if (sscanf(p, "%llu %llu", &utime, &stime) != 2)
-		return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+	return n == 1 ? (double)ns / 1e9 : -1;
 }
 
 /* Returns VmRSS or VmHWM of pid in KiB. */
@@ -251,7 +275,7 @@ proc_status_kib(pid_t pid, const char *field)
 static void
 agent_finish(struct bench *b, struct sim_agent *a, enum sim_state st)
 {
-	if (a->state == SIM_CONNECTING || a->state == SIM_WELCOMED)
+	if (a->state == SIM_CONNECTING)
 		b->in_flight--;
 	a->state = st;
 	if (st == SIM_FAILED)
@@ -275,12 +299,18 @@ phase_check_done(struct bench *b)
 		event_base_loopbreak(b->base);
 }
 
+/* An Assignment or Standby arrived whole and its ack is queued. The join
+ * phase counts an agent's first placement; the loss phase counts the
+ * agents that reached the new generation. */
 static void
-agent_placed(struct bench *b, struct sim_agent *a, uint64_t generation)
+agent_placed(struct bench *b, struct sim_agent *a, uint64_t generation,
+    bool assigned)
 {
 	bool	counted;
 
+	wire_send_ack(bufferevent_get_output(a->bev), generation, 1, NULL);
 	a->generation = generation;
+	a->assigned = assigned;
 	if (a->state != SIM_PLACED) {
 		agent_finish(b, a, SIM_PLACED);
 		counted = b->want_generation == 0;
@@ -294,36 +324,134 @@ agent_placed(struct bench *b, struct sim_agent *a, uint64_t generation)
 	}
 }
 
+static int
+read_varint(const uint8_t *p, size_t len, uint64_t *v)
+{
+	size_t	i;
+
+	*v = 0;
+	for (i = 0; i < len && i < 10; i++) {
+		*v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if ((p[i] & 0x80) == 0)
+			return (int)i + 1;
+	}
+	return -1;
+}
+
+/*
+ * Takes an Assignment frame's generation from its first bytes and drops
+ * the rest as it arrives. A real agent decodes the whole stage table;
+ * one process decoding 10,000 tables of 10,000 stages would time the
+ * load generator, not the head. Returns 1 when the frame in `in` is an
+ * Assignment (its header consumed), 0 when it is another message, -1
+ * when it is malformed.
+ */
+static int
+agent_skip_assignment(struct sim_agent *a, struct evbuffer *in,
+    uint32_t frame)
+{
+	uint8_t		 buf[WIRE_HEADER_LEN + 24];
+	uint64_t	 body, gen;
+	size_t		 have, off = WIRE_HEADER_LEN;
+	ssize_t		 got;
+	int		 k;
+
+	if ((got = evbuffer_copyout(in, buf, sizeof(buf))) <= 0)
+		return 0;
+	have = (size_t)got;
+	/* Wait for the whole frame or enough of its start to parse. */
+	if (have < sizeof(buf) && have < (size_t)frame + WIRE_HEADER_LEN)
+		return 0;
+	if (have < WIRE_HEADER_LEN + 1 || buf[off] != TAG_ENVELOPE_ASSIGNMENT)
+		return 0;
+	off++;
+	if ((k = read_varint(buf + off, have - off, &body)) < 0)
+		return -1;
+	off += (size_t)k;
+	if (body + (off - WIRE_HEADER_LEN) != frame)
+		return -1;
+	if (off >= have || buf[off] != TAG_ASSIGNMENT_GEN)
+		return -1;
+	off++;
+	if ((k = read_varint(buf + off, have - off, &gen)) < 0)
+		return -1;
+	a->skip_gen = gen;
+	a->skip = frame + WIRE_HEADER_LEN;
+	return 1;
+}
+
+/* Decodes the frames in the input; Assignments are skipped as above. */
 static void
 agent_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct sim_agent	*a = arg;
 	struct bench		*b = bench_current;
+	struct evbuffer		*in = bufferevent_get_input(bev);
 	Ppcoord__Envelope	*env;
 	char			 err[PPC_ERRLEN];
 	enum wire_result	 r;
+	uint8_t			 hdr[WIRE_HEADER_LEN];
+	uint32_t		 frame;
+	size_t			 len;
+	int			 k;
 
-	while ((r = wire_read(bufferevent_get_input(bev), WIRE_FRAME_MAX,
-	    &env, err, sizeof(err))) == WIRE_FRAME) {
+	if (b->handshake_only) {
+		/* The baseline server's byte: it verified our certificate. */
+		agent_close(b, a, SIM_CLOSED);
+		b->done++;
+		b->last_done_ms = now_ms();
+		phase_check_done(b);
+		return;
+	}
+	for (;;) {
+		if (a->skip > 0) {
+			len = evbuffer_get_length(in);
+			if (len > a->skip)
+				len = a->skip;
+			evbuffer_drain(in, len);
+			a->skip -= (uint32_t)len;
+			if (a->skip > 0)
+				return;
+			agent_placed(b, a, a->skip_gen, true);
+			if (a->bev == NULL)
+				return;
+			continue;
+		}
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) != sizeof(hdr))
+			return;
+		frame = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+		    (uint32_t)hdr[2] << 8 | hdr[3];
+		if ((k = agent_skip_assignment(a, in, frame)) == 1)
+			continue;
+		if (k == -1) {
+			snprintf(err, sizeof(err), "malformed Assignment");
+			break;
+		}
+		if ((r = wire_read(in, WIRE_FRAME_MAX, &env, err,
+		    sizeof(err))) != WIRE_FRAME) {
+			if (r == WIRE_MORE)
+				return;
+			break;
+		}
 		switch (env->msg_case) {
 		case PPCOORD__ENVELOPE__MSG_WELCOME:
-			if (a->state == SIM_CONNECTING)
-				a->state = SIM_WELCOMED;
-			break;
-		case PPCOORD__ENVELOPE__MSG_ASSIGNMENT:
-			wire_send_ack(bufferevent_get_output(bev),
-			    env->assignment->generation, 1, NULL);
-			agent_placed(b, a, env->assignment->generation);
+			if (a->state == SIM_CONNECTING) {
+				agent_finish(b, a, SIM_WELCOMED);
+				a->hb_ms = now_ms();
+			}
+			if (env->welcome->heartbeat_interval_ms > 0)
+				b->hb_interval_ms =
+				    env->welcome->heartbeat_interval_ms;
 			break;
 		case PPCOORD__ENVELOPE__MSG_STANDBY:
-			wire_send_ack(bufferevent_get_output(bev),
-			    env->standby->generation, 1, NULL);
-			agent_placed(b, a, env->standby->generation);
+			agent_placed(b, a, env->standby->generation, false);
 			break;
 		case PPCOORD__ENVELOPE__MSG_REJECT:
-			fprintf(stderr, "loadgen: node-%05u rejected: %s\n",
-			    a->index, env->reject->message ?
-			    env->reject->message : "(no message)");
+		case PPCOORD__ENVELOPE__MSG_REVOKE:
+			fprintf(stderr, "loadgen: node-%05u: %s: %s\n",
+			    a->index, wire_msg_name(env),
+			    env->msg_case == PPCOORD__ENVELOPE__MSG_REJECT ?
+			    env->reject->message : env->revoke->reason);
 			wire_free(env);
 			agent_close(b, a, SIM_FAILED);
 			phase_check_done(b);
@@ -332,12 +460,12 @@ agent_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		wire_free(env);
+		if (a->bev == NULL)
+			return;
 	}
-	if (r == WIRE_ERROR) {
-		fprintf(stderr, "loadgen: node-%05u: %s\n", a->index, err);
-		agent_close(b, a, SIM_FAILED);
-		phase_check_done(b);
-	}
+	fprintf(stderr, "loadgen: node-%05u: %s\n", a->index, err);
+	agent_close(b, a, SIM_FAILED);
+	phase_check_done(b);
 }
 
 static void
@@ -363,38 +491,28 @@ agent_send_hello(struct bench *b, struct sim_agent *a)
 		die("wire_send_hello failed");
 }
 
+/* Every close by the head is a failure: no phase expects one. */
 static void
 agent_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct sim_agent	*a = arg;
 	struct bench		*b = bench_current;
+	unsigned long		 e;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		if (b->handshake_only) {
-			agent_close(b, a, SIM_CLOSED);
-			b->done++;
-			b->last_done_ms = now_ms();
-			phase_check_done(b);
-			return;
-		}
-		agent_send_hello(b, a);
+		if (!b->handshake_only)
+			agent_send_hello(b, a);
 		return;
 	}
-	if (a->state == SIM_PLACED && b->want_generation == 0 &&
-	    (what & BEV_EVENT_EOF)) {
-		agent_close(b, a, SIM_CLOSED);
+	if (b->tearing_down)
 		return;
-	}
-	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF | BEV_EVENT_TIMEOUT)) {
-		unsigned long	e = bufferevent_get_openssl_error(bev);
-
-		fprintf(stderr, "loadgen: node-%05u: connection %s%s%s\n",
-		    a->index, (what & BEV_EVENT_EOF) ? "closed" :
-		    (what & BEV_EVENT_TIMEOUT) ? "timed out" : "failed",
-		    e ? ": " : "", e ? ERR_reason_error_string(e) : "");
-		agent_close(b, a, SIM_FAILED);
-		phase_check_done(b);
-	}
+	e = bufferevent_get_openssl_error(bev);
+	fprintf(stderr, "loadgen: node-%05u: connection %s%s%s\n",
+	    a->index, (what & BEV_EVENT_EOF) ? "closed by the server" :
+	    (what & BEV_EVENT_TIMEOUT) ? "timed out" : "failed",
+	    e ? ": " : "", e ? ERR_reason_error_string(e) : "");
+	agent_close(b, a, SIM_FAILED);
+	phase_check_done(b);
 }
 
 static void
@@ -456,6 +574,26 @@ bench_tick_cb(evutil_socket_t fd, short what, void *arg)
 		bench_start_one(b, b->next++);
 }
 
+/* Sends each welcomed agent's heartbeat when due, as the agent does. */
+static void
+bench_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench		*b = arg;
+	struct sim_agent	*a;
+	uint64_t		 now = now_ms();
+	uint32_t		 i;
+
+	for (i = 0; i < b->n; i++) {
+		a = &b->agents[i];
+		if (a->bev == NULL || a->state < SIM_WELCOMED ||
+		    now - a->hb_ms < b->hb_interval_ms)
+			continue;
+		a->hb_ms = now;
+		wire_send_heartbeat(bufferevent_get_output(a->bev),
+		    a->generation);
+	}
+}
+
 static void
 bench_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -479,9 +617,20 @@ bench_run_phase(struct bench *b, int timeout_s)
 	b->timed_out = false;
 	b->start_ms = now_ms();
 	bench_tick_cb(-1, 0, b);
-	event_base_dispatch(b->base);
+	if (b->done + b->failed < b->target)
+		event_base_dispatch(b->base);
 	event_free(b->tick);
 	event_free(b->deadline);
+}
+
+/* Runs the event loop (heartbeats, acks) for ms milliseconds. */
+static void
+bench_idle(struct bench *b, unsigned ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(b->base, &tv);
+	event_base_dispatch(b->base);
 }
 
 /* ---- baseline server: handshakes only, in a child process ---- */
@@ -489,7 +638,14 @@ bench_run_phase(struct bench *b, int timeout_s)
 static void
 baseline_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	/* Connected, closed or failed: the handshake is over either way. */
+	static const char	one = '1';
+
+	/* The handshake is done and the client certificate verified: tell
+	 * the client with one byte, then wait for it to close. */
+	if (what & BEV_EVENT_CONNECTED) {
+		bufferevent_write(bev, &one, 1);
+		return;
+	}
 	bufferevent_free(bev);
 }
 
@@ -512,10 +668,13 @@ baseline_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, NULL, NULL, baseline_event_cb, NULL);
-	bufferevent_enable(bev, EV_READ);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
+/* The head's TLS server context, the same accept path through
+ * evconnlistener and bufferevent_openssl, and nothing else. */
 static void
 baseline_serve(int lfd)
 {
@@ -533,7 +692,7 @@ baseline_serve(int lfd)
 	}
 	base = event_base_new();
 	l = evconnlistener_new(base, baseline_accept_cb, ctx,
-	    LEV_OPT_CLOSE_ON_FREE, 4096, lfd);
+	    LEV_OPT_CLOSE_ON_FREE, -1, lfd);
 	if (base == NULL || l == NULL)
 		_exit(1);
 	event_base_dispatch(base);
@@ -567,9 +726,11 @@ bench_reset(struct bench *b, uint32_t target)
 {
 	uint32_t	i;
 
+	b->tearing_down = true;
 	for (i = 0; i < b->n; i++)
 		if (b->agents[i].bev != NULL)
 			agent_close(b, &b->agents[i], SIM_CLOSED);
+	b->tearing_down = false;
 	memset(b->agents, 0, b->n * sizeof(*b->agents));
 	b->next = b->in_flight = b->done = b->failed = 0;
 	b->target = target;
@@ -624,6 +785,9 @@ head_start(struct bench *b, const char *head_bin)
 	lfd = listen_loopback(&b->port);
 	close(lfd);
 
+	/* expected_nodes is one short of the agents, so the last one to join
+	 * is a spare that takes over in the loss phase. Each simulated node
+	 * has one GPU, so the model has one layer per stage. */
 	snprintf(conf, sizeof(conf), "%s/head.conf", workdir);
 	snprintf(log, sizeof(log), "%s/head.log", workdir);
 	snprintf(text, sizeof(text),
@@ -633,18 +797,18 @@ head_start(struct bench *b, const char *head_bin)
 	    "  state_file = \"%s/plan.state\";\n"
 	    "  max_connections = %u;\n"
 	    "  max_unauthenticated = %u;\n"
-	    "  handshake_timeout = \"60s\";\n"
-	    "  hello_timeout = \"60s\";\n"
 	    "};\n"
 	    "tls = { ca_file = \"%s/ca.pem\"; cert_file = \"%s/" BENCH_ADDR ".pem\";"
 	    " key_file = \"%s/" BENCH_ADDR ".key\"; };\n"
 	    "cluster = { name = \"bench\"; expected_nodes = %u;"
-	    " heartbeat_interval = \"10s\"; node_timeout = \"60s\";"
+	    " heartbeat_interval = \"%ums\"; node_timeout = \"%ums\";"
 	    " settle_time = \"0s\"; };\n"
 	    "model = { layers = %u; };\n"
 	    "plan = { tp_size = 1; order = \"vllm\"; partition = \"even\"; };\n",
-	    BENCH_ADDR, b->port, workdir, workdir, b->n + 64, b->n + 64,
-	    workdir, workdir, workdir, b->n - 1, b->n);
+	    BENCH_ADDR, b->port, workdir, workdir, b->n + 64,
+	    b->window + 64 > 1024 ? b->window + 64 : 1024,
+	    workdir, workdir, workdir, b->n - 1, BENCH_HEARTBEAT_MS,
+	    BENCH_NODE_TIMEOUT_MS, b->n);
 	if (util_write_file_atomic(conf, text, strlen(text), 0644, err,
 	    sizeof(err)) != 0)
 		die("%s", err);
@@ -691,6 +855,285 @@ head_wait_listening(struct bench *b, pid_t pid)
 	die("the head did not listen on port %u within 10 s", b->port);
 }
 
+/* Returns the head's status JSON from its control socket, or NULL. */
+static json_t *
+head_status(void)
+{
+	struct sockaddr_un	 sun;
+	json_error_t		 jerr;
+	json_t			*j;
+	char			*text = NULL, *p;
+	size_t			 len = 0, cap = 0;
+	ssize_t			 r;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/head.sock",
+	    workdir) >= (int)sizeof(sun.sun_path))
+		return NULL;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    write(fd, "status\n", 7) != 7) {
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap * 2 + 65536;
+			if ((p = realloc(text, cap)) == NULL)
+				die("out of memory");
+			text = p;
+		}
+		if ((r = read(fd, text + len, cap - len)) <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	j = json_loadb(text, len, 0, &jerr);
+	free(text);
+	return j;
+}
+
+/*
+ * Counts, from the head's own status, the connected nodes whose
+ * acked_generation is `generation`: the acks the head has received, not
+ * the ones the load generator sent.
+ */
+static uint32_t
+head_acked(uint64_t generation, uint64_t *head_gen)
+{
+	json_t		*st, *nodes, *node;
+	size_t		 i;
+	uint32_t	 acked = 0;
+
+	if ((st = head_status()) == NULL)
+		return 0;
+	*head_gen = (uint64_t)json_integer_value(json_object_get(st,
+	    "generation"));
+	nodes = json_object_get(st, "nodes");
+	json_array_foreach(nodes, i, node) {
+		if (json_is_true(json_object_get(node, "connected")) &&
+		    (uint64_t)json_integer_value(json_object_get(node,
+		    "acked_generation")) == generation)
+			acked++;
+	}
+	json_decref(st);
+	return acked;
+}
+
+/* Waits until the head has `want` acks of generation; returns the
+ * milliseconds that took, or dies. */
+static uint64_t
+head_wait_acks(struct bench *b, uint64_t generation, uint32_t want)
+{
+	uint64_t	 t0 = now_ms(), head_gen = 0;
+	uint32_t	 acked = 0;
+
+	while (now_ms() - t0 < BENCH_ACK_TIMEOUT_S * 1000) {
+		if ((acked = head_acked(generation, &head_gen)) >= want)
+			return now_ms() - t0;
+		bench_idle(b, 100);
+	}
+	die("the head recorded %u of %u acks of generation %llu (it is at "
+	    "generation %llu); head log: %s/head.log", acked, want,
+	    (unsigned long long)generation, (unsigned long long)head_gen,
+	    workdir);
+	return 0;
+}
+
+/* ---- the head's log ---- */
+
+/* Parses the head's "2026-12-04T20:12:05.123Z" log timestamp. */
+static uint64_t
+log_line_ms(const char *line)
+{
+	struct tm	tm;
+	int		ms;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year,
+	    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+	    &ms) != 7)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (uint64_t)timegm(&tm) * 1000 + (uint64_t)ms;
+}
+
+/* Returns the head's log from byte `from` on, NUL-terminated. */
+static char *
+log_read(size_t from)
+{
+	char	 path[300], *text;
+	FILE	*f;
+	long	 size;
+	size_t	 n;
+
+	snprintf(path, sizeof(path), "%s/head.log", workdir);
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	if (size < 0 || (size_t)size < from) {
+		fclose(f);
+		return NULL;
+	}
+	fseek(f, (long)from, SEEK_SET);
+	if ((text = malloc((size_t)size - from + 1)) == NULL)
+		die("out of memory");
+	n = fread(text, 1, (size_t)size - from, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+static size_t
+log_size(void)
+{
+	char		path[300];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/head.log", workdir);
+	return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* Finds the last line after byte `from` that contains `what`; returns a
+ * copy of it, or NULL. */
+static char *
+log_find(size_t from, const char *what)
+{
+	char	*text, *hit = NULL, *p, *line, *copy = NULL;
+	size_t	 len;
+
+	if ((text = log_read(from)) == NULL)
+		return NULL;
+	for (p = text; (p = strstr(p, what)) != NULL; p++)
+		hit = p;
+	if (hit != NULL) {
+		for (line = hit; line > text && line[-1] != '\n'; line--)
+			;
+		len = strcspn(line, "\n");
+		if ((copy = malloc(len + 1)) == NULL)
+			die("out of memory");
+		memcpy(copy, line, len);
+		copy[len] = '\0';
+	}
+	free(text);
+	return copy;
+}
+
+/* Returns the number that follows `key` in the last line after `from`
+ * containing `what`, or -1. */
+static double
+log_number(size_t from, const char *what, const char *key)
+{
+	char	*line, *p;
+	double	 v = -1;
+
+	if ((line = log_find(from, what)) == NULL)
+		return -1;
+	if ((p = strstr(line, key)) != NULL)
+		v = strtod(p + strlen(key), NULL);
+	free(line);
+	return v;
+}
+
+/* ---- phases ---- */
+
+struct loss_result {
+	uint64_t	 wall_ms;	/* head's loss log line to last receipt */
+	double		 cpu_ms;	/* head CPU over the same span */
+	uint64_t	 close_to_loss_ms;
+};
+
+/* Polls the head's log for the loss of the victim; samples the head's CPU
+ * time at once when it appears. */
+struct loss_watch {
+	struct bench	*b;
+	pid_t		 pid;
+	size_t		 from;
+	char		 needle[64];
+	uint64_t	 lost_wall_ms;
+	double		 cpu_at_loss;
+	struct event	*ev;
+};
+
+static void
+loss_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct loss_watch	*w = arg;
+	char			*line;
+
+	if (w->lost_wall_ms != 0 || log_size() <= w->from)
+		return;
+	if ((line = log_find(w->from, w->needle)) == NULL)
+		return;
+	w->cpu_at_loss = proc_cpu_seconds(w->pid);
+	w->lost_wall_ms = log_line_ms(line);
+	free(line);
+	event_del(w->ev);
+}
+
+/*
+ * Closes one assigned agent as a crash would and times the head's
+ * re-plan and re-push: from the head's log line that declares the node
+ * lost (after node_timeout, as the head waits for a reconnect) until
+ * every remaining agent has the new generation.
+ */
+static void
+bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
+{
+	struct loss_watch	 w;
+	struct timeval		 poll = { 0, 1000 };
+	uint64_t		 gen = 0, t_close, t_done;
+	uint32_t		 i, victim = UINT32_MAX;
+	double			 cpu_done;
+
+	for (i = 0; i < b->n; i++)
+		if (b->agents[i].generation > gen)
+			gen = b->agents[i].generation;
+	for (i = b->n / 2; i < b->n && victim == UINT32_MAX; i++)
+		if (b->agents[i].assigned)
+			victim = i;
+	if (victim == UINT32_MAX)
+		die("no assigned agent to lose");
+
+	memset(&w, 0, sizeof(w));
+	w.b = b;
+	w.pid = pid;
+	w.from = log_size();
+	snprintf(w.needle, sizeof(w.needle), "node node-%05u lost", victim);
+	w.ev = event_new(b->base, -1, EV_PERSIST, loss_watch_cb, &w);
+	event_add(w.ev, &poll);
+
+	b->want_generation = gen + 1;
+	b->done = 0;
+	b->target = b->n - 1;
+	b->next = b->n;
+	t_close = wall_ms();
+	agent_close(b, &b->agents[victim], SIM_CLOSED);
+	bench_run_phase(b, BENCH_LOSS_TIMEOUT_S);
+	t_done = wall_ms() - (now_ms() - b->last_done_ms);
+	cpu_done = proc_cpu_seconds(pid);
+	event_free(w.ev);
+	if (b->timed_out || b->failed > 0)
+		die("after the loss of node-%05u, %u of %u agents got "
+		    "generation %llu, %u failed%s; head log: %s/head.log",
+		    victim, b->done, b->n - 1,
+		    (unsigned long long)b->want_generation, b->failed,
+		    b->timed_out ? ", timed out" : "", workdir);
+	if (w.lost_wall_ms == 0)
+		loss_watch_cb(-1, 0, &w);
+	if (w.lost_wall_ms == 0)
+		die("no \"%s\" line in %s/head.log", w.needle, workdir);
+	res->wall_ms = t_done - w.lost_wall_ms;
+	res->cpu_ms = (cpu_done - w.cpu_at_loss) * 1000.0;
+	res->close_to_loss_ms = w.lost_wall_ms - t_close;
+	head_wait_acks(b, b->want_generation, b->n - 1);
+}
+
 static void
 usage(void)
 {
@@ -700,7 +1143,8 @@ usage(void)
 	    "  -n  simulated agents (one TLS connection and certificate each)\n"
 	    "  -r  join rate in agents per second; 0 starts them as fast as\n"
 	    "      the window allows (default 0)\n"
-	    "  -w  TLS handshakes in flight at most (default 256)\n"
+	    "  -w  connections before Welcome at most, which includes the\n"
+	    "      TLS handshake (default 256)\n"
 	    "  -b  handshakes for the baseline (default min(AGENTS, 2000))\n"
 	    "  -H  path of ppcoord-head\n");
 	exit(2);
@@ -709,17 +1153,22 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
-	struct bench	 b;
-	const char	*head_bin = NULL;
-	double		 baseline, joins, converged_s, cpu0, cpu1, cpu2, cpu3;
-	long		 rss_base, rss_peak;
-	uint64_t	 gen, t_loss, replan_ms;
-	uint32_t	 i, victim, baseline_n = 0;
-	pid_t		 pid;
-	int		 ch, status;
+	struct bench		 b;
+	struct loss_result	 loss;
+	struct timeval		 hb_tick = { 0, 100000 };
+	const char		*head_bin = NULL;
+	double			 baseline, joins, converged_s, cpu0, cpu1;
+	double			 persist_join_ms, persist_loss_ms, plan_ms;
+	long			 rss_base, rss_peak, rss_steady;
+	uint64_t		 gen, ack_check_ms;
+	size_t			 log_at_loss;
+	uint32_t		 i, baseline_n = 0;
+	pid_t			 pid;
+	int			 ch, status;
 
 	memset(&b, 0, sizeof(b));
 	b.window = 256;
+	b.hb_interval_ms = BENCH_HEARTBEAT_MS;
 	while ((ch = getopt(argc, argv, "n:r:w:b:H:")) != -1) {
 		switch (ch) {
 		case 'n': b.n = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -761,6 +1210,8 @@ main(int argc, char *argv[])
 	usleep(200000);
 	rss_base = proc_status_kib(pid, "VmRSS");
 	cpu0 = proc_cpu_seconds(pid);
+	b.hb = event_new(b.base, -1, EV_PERSIST, bench_heartbeat_cb, &b);
+	event_add(b.hb, &hb_tick);
 	bench_reset(&b, b.n);
 	bench_run_phase(&b, BENCH_PHASE_TIMEOUT_S);
 	if (b.timed_out || b.failed > 0)
@@ -770,42 +1221,41 @@ main(int argc, char *argv[])
 	converged_s = (b.last_done_ms - b.first_connect_ms) / 1000.0;
 	joins = b.n / converged_s;
 	cpu1 = proc_cpu_seconds(pid);
-	rss_peak = proc_status_kib(pid, "VmHWM");
-
-	/* Loss: close one assigned agent; the spare takes its stage. */
 	gen = 0;
 	for (i = 0; i < b.n; i++)
 		if (b.agents[i].generation > gen)
 			gen = b.agents[i].generation;
-	victim = b.n / 2;
-	b.want_generation = gen + 1;
-	b.done = 0;
-	b.target = b.n - 1;
-	cpu2 = proc_cpu_seconds(pid);
-	t_loss = now_ms();
-	agent_close(&b, &b.agents[victim], SIM_CLOSED);
-	b.next = b.n;
-	bench_run_phase(&b, 120);
-	replan_ms = b.last_done_ms - t_loss;
-	cpu3 = proc_cpu_seconds(pid);
-	if (b.timed_out)
-		die("after the loss of node-%05u, %u of %u agents got "
-		    "generation %llu; head log: %s/head.log", victim, b.done,
-		    b.n - 1, (unsigned long long)b.want_generation, workdir);
+	ack_check_ms = head_wait_acks(&b, gen, b.n);
+	rss_peak = proc_status_kib(pid, "VmHWM");
+	bench_idle(&b, 1000);
+	rss_steady = proc_status_kib(pid, "VmRSS");
+	persist_join_ms = log_number(0, "state file", " written in ");
+
+	/* Loss: close one assigned agent; the spare takes its stage. */
+	log_at_loss = log_size();
+	bench_loss(&b, pid, &loss);
+	persist_loss_ms = log_number(log_at_loss, "state file", " written in ");
+	plan_ms = log_number(log_at_loss, "plan generation", "computed in ") *
+	    1000.0;
 
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	child_pid = 0;
 
-	fprintf(stderr, "loadgen: head CPU %.2f s for %u joins, %.1f ms for "
-	    "the loss; RSS %ld KiB at start, %ld KiB peak\n", cpu1 - cpu0, b.n,
-	    (cpu3 - cpu2) * 1000.0, rss_base, rss_peak);
+	fprintf(stderr, "loadgen: head CPU %.2f s for %u joins; acks checked "
+	    "on the head in %llu ms; RSS %ld KiB at start, %ld KiB steady, "
+	    "%ld KiB peak; loss declared %llu ms after the close\n",
+	    cpu1 - cpu0, b.n, (unsigned long long)ack_check_ms, rss_base,
+	    rss_steady, rss_peak, (unsigned long long)loss.close_to_loss_ms);
 	printf("agents=%u converged_s=%.3f joins_per_s=%.0f "
 	    "baseline_handshakes_per_s=%.0f ratio=%.2f rss_per_agent_kib=%.1f "
-	    "replan_ms=%llu head_cpu_s=%.2f replan_cpu_ms=%.1f\n", b.n,
+	    "replan_ms=%llu replan_cpu_ms=%.1f state_write_ms=%.1f "
+	    "head_cpu_s=%.2f rss_steady_per_agent_kib=%.1f plan_ms=%.1f "
+	    "state_write_join_ms=%.1f\n", b.n,
 	    converged_s, joins, baseline, joins / baseline,
 	    (double)(rss_peak - rss_base) / b.n,
-	    (unsigned long long)replan_ms, cpu1 - cpu0,
-	    (cpu3 - cpu2) * 1000.0);
+	    (unsigned long long)loss.wall_ms, loss.cpu_ms, persist_loss_ms,
+	    cpu1 - cpu0, (double)(rss_steady - rss_base) / b.n, plan_ms,
+	    persist_join_ms);
 	return 0;
 }
