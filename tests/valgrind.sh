@@ -71,7 +71,10 @@ BADPEER="$BUILD/tests/badpeer"
 if [ -x "$BADPEER" ]; then
 	d="-c $CERTS/node-d.pem -k $CERTS/node-d.key"
 	for args in "-s double-hello $d" "-s hello -V 99 $d" "-s len-1m1 -j $d" \
-	    "-s truncated $d" "-s hello -a $CERTS/ca.pem" "-s http"; do
+	    "-s truncated $d" "-s hello -a $CERTS/ca.pem" "-s http" \
+	    "-s hello -i node-e $d" "-s hello -g 1025 $d" "-s unknown -j $d" \
+	    "-s flood -n 2000 $d" "-s ack -n 10 -E failed $d" \
+	    "-s conns -n 5 -w 1 $d"; do
 		# shellcheck disable=SC2086
 		"$BADPEER" $args -t 20 "127.0.0.1:$HEAD_PORT" >"$T/badpeer.out" 2>&1
 		log "badpeer $args: $(grep '^result:' "$T/badpeer.out")"
