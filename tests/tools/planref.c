@@ -1,12 +1,13 @@
 /*
  * planref: an independent reference for `ppcoordctl plan`. It generates
- * random clusters and models from a seed, writes the head config, the
- * inventory and (for non-uniform models) safetensors files, runs
- * `ppcoordctl plan --format json` and `--format env`, and checks the
- * output against its own computation of the planning rules: node order,
- * pins, spares, the even, manual and memory splits, the memory model's
- * figures per stage, feasibility, and the brute-force optimum over every
- * split and, for the memory order, over every node subset and order.
+ * random clusters and models from a seed and writes the head config, the
+ * inventory and, for non-uniform models, safetensors files. Then it runs
+ * `ppcoordctl plan --format json` and `--format env` and checks the
+ * output against its own computation of the planning rules. The checks
+ * cover node order, pins, spares, the even, manual and memory splits,
+ * the memory model's figures per stage and feasibility. They also cover
+ * the brute-force optimum over every split and, for the memory order,
+ * over every node subset and order.
  *
  *   planref -c PPCOORDCTL -d WORKDIR [-s SEED] [-n CASES] [-t SECONDS] [-v]
  *
@@ -110,11 +111,15 @@ struct rplan {
 	int		 stage_node[MAXS];
 	int64_t		 kv;		/* the optimum, when sizes are known */
 	int		 errexit_any;	/* accept exit 1 or 2 */
+	int		 memory_short;	/* a fixed split that does not fit */
+	int		 npin_faults;	/* pins that overlap or run past the end */
+	int		 pin_fault[MAXN * MAXN][2];	/* nodes; [1] -1 past the end */
 };
 
 static int verbose;
 static long n_disagree, n_cases, n_infeasible, n_feasible, n_ambiguous;
 static long n_u_exact_differs, n_env_checked, n_tied_plus_embedding;
+static long n_short_checked;
 static long n_by_kind[3][3];
 
 /* xorshift64* */
@@ -401,8 +406,8 @@ stages_of(const struct gcase *c, int node)
 	return c->nodes[node].workers / c->tp;
 }
 
-/* Puts the pinned nodes of sel into slot; -1 when two overlap or one
- * runs past the last stage. */
+/* Puts every pinned node into slot. Returns -1 when two pins overlap or
+ * one runs past the last stage. */
 static int
 place_pins(const struct gcase *c, int S, int *slot)
 {
@@ -423,6 +428,32 @@ place_pins(const struct gcase *c, int S, int *slot)
 		}
 	}
 	return 0;
+}
+
+/* Lists every pin that runs past stage S - 1 and every pair of pins that
+ * overlap: an error message must name the nodes of one of them. */
+static void
+pin_faults(const struct gcase *c, int S, struct rplan *r)
+{
+	int i, j, a0, a1, b0, b1;
+
+	r->npin_faults = 0;
+	for (i = 0; i < c->npins; i++) {
+		a0 = c->pin_stage[i];
+		a1 = a0 + stages_of(c, c->pin_node[i]);
+		if (a1 > S) {
+			r->pin_fault[r->npin_faults][0] = c->pin_node[i];
+			r->pin_fault[r->npin_faults++][1] = -1;
+		}
+		for (j = i + 1; j < c->npins; j++) {
+			b0 = c->pin_stage[j];
+			b1 = b0 + stages_of(c, c->pin_node[j]);
+			if (a0 < b1 && b0 < a1) {
+				r->pin_fault[r->npin_faults][0] = c->pin_node[i];
+				r->pin_fault[r->npin_faults++][1] = c->pin_node[j];
+			}
+		}
+	}
 }
 
 /* The lowest free slot where cnt stages fit, or -1. */
@@ -538,6 +569,7 @@ finish_fixed(const struct gcase *c, struct rplan *r)
 		snprintf(r->why, sizeof(r->why),
 		    "best kv_tokens %" PRId64 " below %" PRId64, r->kv,
 		    need_kv(c));
+		r->memory_short = c->part != PART_MEMORY;
 		return;
 	}
 	r->ok = 1;
@@ -563,6 +595,7 @@ ref_fixed_order(const struct gcase *c, struct rplan *r)
 	if (place_pins(c, r->S, slot) == -1) {
 		snprintf(r->why, sizeof(r->why), "pins overlap or run past "
 		    "stage %d", r->S - 1);
+		pin_faults(c, r->S, r);
 		return;
 	}
 	for (i = 0; i < nsel; i++) {
@@ -893,7 +926,8 @@ gen_model(struct gcase *c)
 
 	for (i = 0; i < c->n && i < c->expected; i++)
 		total_mem += node_min_mem(&c->nodes[i]) * c->nodes[i].workers;
-	/* Weights between 20% and 110% of the memory of expected nodes. */
+	/* Weights between 10% and 90% of the GPU memory of the first
+	 * expected_nodes nodes, before the embedding and the head. */
 	per_layer = (int64_t)((double)total_mem * (10 + rnd(81)) / 100.0 /
 	    c->layers);
 	if (per_layer < 4096)
@@ -914,7 +948,7 @@ gen_model(struct gcase *c)
 	}
 	c->explicit_E = c->explicit_H = -1;
 	if (c->sizes == SIZES_EXPLICIT) {
-		/* A uniform layer size; one configs' forms of it. */
+		/* Explicit sizes give every layer the same size. */
 		for (i = 0; i < c->layers; i++)
 			c->w[i] = c->w[0];
 		c->explicit_E = c->E;
@@ -1007,7 +1041,9 @@ gen_case(struct gcase *c, uint64_t seed)
 	c->explicit_E = c->explicit_H = -1;
 	rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
 	c->n = 1 + rnd(MAXN);
-	c->expected = c->n - (chance(40) ? rnd(c->n < 3 ? c->n : 3) : 0);
+	c->expected = c->n;
+	if (chance(40))
+		c->expected -= rnd(c->n < 3 ? c->n : 3);
 	if (chance(3))
 		c->expected = c->n + 1;
 	if (c->expected < 1)
@@ -1934,6 +1970,131 @@ check_env(struct checker *k, json_t *root, const char *envpath)
 	free(text);
 }
 
+/* Whether a word occurs in text as a whole word. */
+static int
+names_word(const char *text, const char *word)
+{
+	const char *p = text;
+	size_t n = strlen(word);
+
+	while ((p = strstr(p, word)) != NULL) {
+		if ((p == text || strchr(" \"'(,:", p[-1]) != NULL) &&
+		    strchr(" \"'),:;.\n", p[n]) != NULL)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* A pin error names the nodes of one pin past the end or of one pair
+ * of overlapping pins. */
+static void
+check_pin_message(struct checker *k, const struct rplan *want,
+    const char *errpath)
+{
+	const struct gcase *c = k->c;
+	char text[4096] = "";
+	FILE *f = fopen(errpath, "r");
+	size_t n;
+	int i, ok = 0;
+
+	if (f == NULL)
+		return;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	for (i = 0; i < want->npin_faults && !ok; i++)
+		ok = names_word(text, c->nodes[want->pin_fault[i][0]].id) &&
+		    (want->pin_fault[i][1] < 0 ||
+		    names_word(text, c->nodes[want->pin_fault[i][1]].id));
+	if (!ok)
+		disagree(k, "the pin error names neither the node of a pin past "
+		    "the last stage nor both nodes of two overlapping pins: %s",
+		    text);
+}
+
+/* The smallest memory_total whose budget is at least `need` bytes. */
+static int64_t
+least_memory(const struct gcase *c, int64_t need)
+{
+	struct gnode g;
+	int64_t m;
+
+	memset(&g, 0, sizeof(g));
+	g.ngpu = 1;
+	m = (int64_t)((double)(need + c->R) / c->u) - 2;
+	if (m < 0)
+		m = 0;
+	for (;;) {
+		g.mem[0] = m;
+		if (node_budget(c, &g) >= need)
+			break;
+		m++;
+	}
+	for (; m > 0; m--) {
+		g.mem[0] = m - 1;
+		if (node_budget(c, &g) < need)
+			break;
+	}
+	return m;
+}
+
+/*
+ * The message of a fixed split that does not fit: it names a stage that
+ * is short, the bytes per GPU it is short (weights plus the KV cache of
+ * min_kv_tokens, less the budget) and the least memory_total that fits.
+ */
+static void
+check_short_message(struct checker *k, const struct rplan *want,
+    const char *errpath)
+{
+	const struct gcase *c = k->c;
+	char text[4096] = "", id[64];
+	const char *p;
+	FILE *f = fopen(errpath, "r");
+	int stage, s, a = 0;
+	int64_t shortb, least, budget, weights, need;
+	size_t n;
+
+	if (f == NULL)
+		return;
+	n_short_checked++;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	p = strstr(text, ": stage ");
+	if (p == NULL || sscanf(p, ": stage %d on node %63s is %" SCNd64,
+	    &stage, id, &shortb) != 3 || stage < 0 || stage >= want->S) {
+		disagree(k, "the message does not name a stage and node: %s",
+		    text);
+		return;
+	}
+	for (s = 0; s < stage; s++)
+		a += want->split[s];
+	budget = node_budget(c, &c->nodes[want->stage_node[stage]]);
+	stage_kv(c, budget, stage, want->S, a, a + want->split[stage],
+	    &weights);
+	need = weights + ceil_div((__int128)need_kv(c) * c->k *
+	    want->split[stage], c->tp);
+	if (strcmp(id, c->nodes[want->stage_node[stage]].id) != 0)
+		disagree(k, "the message names stage %d on %s, which the "
+		    "reference gives to %s", stage, id,
+		    c->nodes[want->stage_node[stage]].id);
+	if (need <= budget)
+		disagree(k, "the message names stage %d, which fits", stage);
+	else if (shortb != need - budget)
+		disagree(k, "the message says stage %d is %" PRId64 " bytes "
+		    "short, expected %" PRId64, stage, shortb, need - budget);
+	p = strstr(text, "at least ");
+	least = least_memory(c, need);
+	if (p == NULL || sscanf(p, "at least %" SCNd64, &shortb) != 1)
+		disagree(k, "the message gives no least GPU memory: %s", text);
+	else if (shortb != least)
+		disagree(k, "the message gives %" PRId64 " bytes as the least "
+		    "GPU memory for stage %d, expected %" PRId64, shortb, stage,
+		    least);
+}
+
 /* --- one case -------------------------------------------------------- */
 
 static void
@@ -1998,6 +2159,11 @@ evaluate(struct checker *k, const struct gcase *c, const struct case_files *f,
 		if (rc != 1 && !(want.errexit_any && rc == 2))
 			disagree(k, "expected exit 1 (%s), ppcoordctl exited %d",
 			    want.why, rc);
+		else if (rc == 1 && want.memory_short)
+			check_short_message(k, &want, f->err);
+		else if (rc == 1 && want.npin_faults > 0 &&
+		    want.S <= c->layers)
+			check_pin_message(k, &want, f->err);
 	} else {
 		n_feasible += count;
 		if (rc != 0) {
@@ -2165,6 +2331,8 @@ main(int argc, char **argv)
 	    "infeasible, %ld ambiguous), %ld env outputs checked, %ld "
 	    "disagreements\n", n_cases, now_s() - start, n_feasible,
 	    n_infeasible, n_ambiguous, n_env_checked, n_disagree);
+	printf("planref: %ld out-of-memory messages checked for the stage, "
+	    "the bytes short and the least GPU memory\n", n_short_checked);
 	printf("planref: order/partition cases:");
 	for (i = 0; i < 9; i++)
 		printf(" %s/%s=%ld", order_names[i / 3], part_names[i % 3],
