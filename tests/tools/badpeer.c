@@ -10,7 +10,7 @@
  * The last line of output is always "result: ..." and names the head's
  * reply: "reject REASON", "alert DESCRIPTION", "closed", "open",
  * "welcome", or a count for the scenarios with several connections.
- * Exit status: 0 when the scenario ran (whatever the head answered), 1 when
+ * Exit status: 0 when the scenario ran (whatever the head replied), 1 when
  * it could not start (no TCP connection, unreadable files), 2 bad usage.
  */
 #include <sys/socket.h>
@@ -491,7 +491,7 @@ result_closed(const char *when)
 /*
  * Reads for BP_SETTLE_MS after the handshake. A TLS 1.3 server checks the
  * client certificate after the client has finished, so its alert arrives
- * now; sending first would make the head close with unread data, and the
+ * now. Sending first would make the head close with unread data, and the
  * reset that follows discards the alert. Returns 0, or -1 after printing
  * the result when the head ended the connection.
  */
