@@ -178,6 +178,7 @@ EXAMPLES := conf/head.conf conf/agent.conf conf/inventory.json \
 	conf/vllm-stage.service conf/vllm-stage.sh
 
 # The units name /usr/sbin; installed elsewhere they name $(SBINDIR).
+# The example vLLM unit starts $(BINDIR)/ppcoord-vllm-stage.
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
@@ -189,6 +190,10 @@ install: $(PROGRAMS)
 	done
 	install -m 644 $(EXAMPLES) $(DESTDIR)$(SHAREDIR)
 	chmod 755 $(DESTDIR)$(SHAREDIR)/vllm-stage.sh
+	install -m 755 conf/vllm-stage.sh $(DESTDIR)$(BINDIR)/ppcoord-vllm-stage
+	sed 's|/usr/local/bin/ppcoord-vllm-stage|$(BINDIR)/ppcoord-vllm-stage|g' \
+		conf/vllm-stage.service > $(DESTDIR)$(SHAREDIR)/vllm-stage.service
+	chmod 644 $(DESTDIR)$(SHAREDIR)/vllm-stage.service
 	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Starts this node's part of a multi-node vLLM deployment from the stage
 # environment file that ppcoord-agent writes (systemd passes its variables
-# through EnvironmentFile=). Install as /usr/local/bin/ppcoord-vllm-stage.
+# through EnvironmentFile=). `make install` installs it as
+# $(BINDIR)/ppcoord-vllm-stage (/usr/local/bin by default).
 #
 # VLLM_MODEL names the model (set it in a drop-in of vllm-stage.service);
 # VLLM_EXTRA_ARGS adds options for every node. vLLM reads

@@ -10,7 +10,8 @@ ROOT="$T/root"
 make -s -C "$SRC" install DESTDIR="$ROOT" PREFIX=/usr BUILD="$BIN" >"$T/install.out" 2>&1 ||
 	{ cat "$T/install.out"; fail "make install failed"; }
 
-for f in usr/sbin/ppcoord-head usr/sbin/ppcoord-agent usr/bin/ppcoordctl; do
+for f in usr/sbin/ppcoord-head usr/sbin/ppcoord-agent usr/bin/ppcoordctl \
+	usr/bin/ppcoord-vllm-stage; do
 	[ -x "$ROOT/$f" ] || fail "$f is not installed executable"
 done
 for f in usr/lib/systemd/system/ppcoord-head.service \
@@ -24,6 +25,12 @@ for f in usr/lib/systemd/system/ppcoord-head.service \
 done
 grep -q '^ExecStart=/usr/sbin/ppcoord-head ' "$ROOT/usr/lib/systemd/system/ppcoord-head.service" ||
 	fail "installed head unit does not start /usr/sbin/ppcoord-head"
+
+# The example vLLM unit starts the launcher where it was installed.
+[ "$(stat -c %a "$ROOT/usr/bin/ppcoord-vllm-stage")" = 755 ] ||
+	fail "usr/bin/ppcoord-vllm-stage is not mode 755"
+grep -q '^ExecStart=/usr/bin/ppcoord-vllm-stage$' "$ROOT/usr/share/ppcoord/vllm-stage.service" ||
+	fail "installed vllm-stage.service does not start /usr/bin/ppcoord-vllm-stage: $(grep ExecStart "$ROOT/usr/share/ppcoord/vllm-stage.service")"
 
 # A prefix other than /usr moves the units' ExecStart= with it.
 make -s -C "$SRC" install DESTDIR="$T/root2" PREFIX=/opt/ppc BUILD="$BIN" >"$T/install2.out" 2>&1 ||
