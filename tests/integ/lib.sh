@@ -471,3 +471,82 @@ log_count() {
 log_count_gt() {
 	[ "$(log_count "$1" "$2")" -gt "$3" ]
 }
+
+# ---- a network namespace for fault tests that cut a node off
+
+NS=""
+VETH_HOST=""
+VETH_NS=""
+
+netns_cleanup() {
+	[ -n "$NS" ] || return 0
+	ip netns del "$NS" 2>/dev/null
+	[ -n "$VETH_HOST" ] && ip link del "$VETH_HOST" 2>/dev/null
+	NS=""
+}
+
+# netns_setup: makes a network namespace joined to the host by a veth
+# pair in 10.200.N.0/24 (host $NET.1, namespace $NET.2), points the head
+# at $NET.1 with a certificate for that address (the agents check the
+# head's IP address), and removes it all on exit. Skips the test (exit
+# 77) where network namespaces are not permitted. Call after make_certs.
+netns_setup() {
+	local name="ppct$$"
+	command -v ip >/dev/null || skip "ip (iproute2) is missing"
+	ip netns add "$name" 2>/dev/null ||
+		skip "network namespaces are not permitted here (ip netns add failed)"
+	NS=$name
+	trap 'cleanup; netns_cleanup' EXIT
+	VETH_HOST="vh$$"
+	VETH_NS="vn$$"
+	NET="10.200.$(($$ % 200 + 20))"
+	netns_make_link
+
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$CERTS/head-ns.key" -subj "/CN=head" \
+		-out "$T/head-ns.csr" >"$T/openssl.out" 2>&1 ||
+		{ cat "$T/openssl.out"; fail "cannot make the head key"; }
+	printf '%s\n' "subjectAltName = IP:$NET.1" \
+		"extendedKeyUsage = serverAuth, clientAuth" \
+		"keyUsage = critical, digitalSignature" \
+		"basicConstraints = critical, CA:FALSE" >"$T/head-ns.ext"
+	openssl x509 -req -in "$T/head-ns.csr" -CA "$CERTS/ca.pem" \
+		-CAkey "$CERTS/ca.key" -CAcreateserial -days 2 -sha256 \
+		-extfile "$T/head-ns.ext" -out "$CERTS/head-ns.pem" \
+		>"$T/openssl.out" 2>&1 ||
+		{ cat "$T/openssl.out"; fail "cannot sign the head certificate"; }
+	HEAD_CERT="$CERTS/head-ns.pem"
+	HEAD_KEY="$CERTS/head-ns.key"
+	HEAD_ADDR="$NET.1"
+}
+
+# netns_make_link: the veth pair between the host and $NS, addressed and
+# up. netns_setup calls it; a test that deletes and adds $NS again, as a
+# node reboot loses every socket, calls it once more.
+netns_make_link() {
+	ip link add "$VETH_HOST" type veth peer name "$VETH_NS" netns "$NS" ||
+		skip "cannot create a veth pair"
+	ip addr add "$NET.1/24" dev "$VETH_HOST" || fail "cannot address $VETH_HOST"
+	ip link set "$VETH_HOST" up || fail "cannot set $VETH_HOST up"
+	ip -n "$NS" addr add "$NET.2/24" dev "$VETH_NS" || fail "cannot address $VETH_NS"
+	ip -n "$NS" link set "$VETH_NS" up || fail "cannot set $VETH_NS up"
+	ip -n "$NS" link set lo up || fail "cannot set lo up in $NS"
+}
+
+# netns_link up|down: sets the namespace's end of the link up or down.
+# Down drops every packet without a FIN or RST, as a cut cable does.
+netns_link() {
+	ip -n "$NS" link set "$VETH_NS" "$1" || fail "cannot set $VETH_NS $1"
+}
+
+# netns_agent_start NAME: agent_start inside the namespace. ip netns exec
+# execs the agent, so the recorded PID is the agent's.
+netns_agent_start() {
+	local name=$1 pid
+	ip netns exec "$NS" "$AGENT" -d -f "$T/$name/agent.conf" \
+		>>"$T/$name/agent.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	printf -v "AGENT_PID_${name//-/_}" '%s' "$pid"
+	log "started agent $name in namespace $NS (pid $pid)"
+}

@@ -20,53 +20,11 @@ fault_timings 200 1000 200
 SLACK_MS=400
 EXPECTED_NODES=3
 
-NS=""
-VETH_HOST=""
-
-netns_cleanup() {
-	[ -n "$NS" ] || return 0
-	ip netns del "$NS" 2>/dev/null
-	[ -n "$VETH_HOST" ] && ip link del "$VETH_HOST" 2>/dev/null
-	NS=""
-}
-
-# Makes the namespace and the link, and a head certificate for the
-# host's address on it, since the agents check the head's IP address.
-netns_setup() {
-	local net=$(($$ % 200 + 20)) name="ppct$$"
-	command -v ip >/dev/null || skip "ip (iproute2) is missing"
-	ip netns add "$name" 2>/dev/null ||
-		skip "network namespaces are not permitted here (ip netns add failed)"
-	NS=$name
-	trap 'cleanup; netns_cleanup' EXIT
-	VETH_HOST="vh$$"
-	NET="10.200.$net"
-	ip link add "$VETH_HOST" type veth peer name "vn$$" netns "$NS" ||
-		skip "cannot create a veth pair"
-	ip addr add "$NET.1/24" dev "$VETH_HOST" || fail "cannot address $VETH_HOST"
-	ip link set "$VETH_HOST" up || fail "cannot set $VETH_HOST up"
-	ip -n "$NS" addr add "$NET.2/24" dev "vn$$" || fail "cannot address vn$$"
-	ip -n "$NS" link set "vn$$" up || fail "cannot set vn$$ up"
-	ip -n "$NS" link set lo up || fail "cannot set lo up in $NS"
-
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$CERTS/head-ns.key" -subj "/CN=head" \
-		-out "$T/head-ns.csr" >"$T/openssl.out" 2>&1 ||
-		{ cat "$T/openssl.out"; fail "cannot make the head key"; }
-	printf '%s\n' "subjectAltName = IP:$NET.1" \
-		"extendedKeyUsage = serverAuth, clientAuth" \
-		"keyUsage = critical, digitalSignature" \
-		"basicConstraints = critical, CA:FALSE" >"$T/head-ns.ext"
-	openssl x509 -req -in "$T/head-ns.csr" -CA "$CERTS/ca.pem" \
-		-CAkey "$CERTS/ca.key" -CAcreateserial -days 2 -sha256 \
-		-extfile "$T/head-ns.ext" -out "$CERTS/head-ns.pem" \
-		>"$T/openssl.out" 2>&1 ||
-		{ cat "$T/openssl.out"; fail "cannot sign the head certificate"; }
-	HEAD_CERT="$CERTS/head-ns.pem"
-	HEAD_KEY="$CERTS/head-ns.key"
-	HEAD_ADDR="$NET.1"
-	# The vllm order compares addresses as strings, so these keep node-a
-	# at rank 0, node-b at 1, node-c at 2 and node-d last.
+# netns_setup from lib.sh, then addresses for the agents. The vllm order
+# compares addresses as strings, so these keep node-a at rank 0, node-b
+# at 1, node-c at 2 and node-d last.
+netns_cut_setup() {
+	netns_setup
 	ADDR_A="$NET.11" ADDR_B="$NET.2" ADDR_C="$NET.3" ADDR_D="$NET.4"
 }
 
@@ -75,7 +33,7 @@ sigstop)
 	ADDR_A=127.0.0.2 ADDR_B=127.0.0.3 ADDR_C=127.0.0.4 ADDR_D=127.0.0.5
 	;;
 netns)
-	netns_setup
+	netns_cut_setup
 	;;
 *)
 	fail "CUT must be sigstop or netns, not $CUT"
@@ -86,14 +44,14 @@ esac
 cut_off() {
 	case $CUT in
 	sigstop) kill -STOP "$(agent_pid node-b)" ;;
-	netns) ip -n "$NS" link set "vn$$" down || fail "cannot set the link down" ;;
+	netns) netns_link down ;;
 	esac
 }
 
 restore() {
 	case $CUT in
 	sigstop) kill -CONT "$(agent_pid node-b)" ;;
-	netns) ip -n "$NS" link set "vn$$" up || fail "cannot set the link up" ;;
+	netns) netns_link up ;;
 	esac
 }
 
@@ -120,11 +78,7 @@ agent_conf node-c "$ADDR_C" 8 "80 GiB" 'reconnect_max = "300ms";'
 agent_conf node-d "$ADDR_D" 8 "80 GiB" 'reconnect_max = "300ms";'
 agent_start node-a
 if [ "$CUT" = netns ]; then
-	ip netns exec "$NS" "$AGENT" -d -f "$T/node-b/agent.conf" \
-		>>"$T/node-b/agent.log" 2>&1 &
-	AGENT_PID_node_b=$!
-	PIDS+=("$AGENT_PID_node_b")
-	log "started agent node-b in namespace $NS (pid $AGENT_PID_node_b)"
+	netns_agent_start node-b
 else
 	agent_start node-b
 fi
