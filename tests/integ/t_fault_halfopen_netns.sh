@@ -41,8 +41,9 @@ done
 
 # A reboot: the link goes down, the agent dies, and the namespace with
 # its sockets is deleted, so no FIN or RST of the old connection ever
-# reaches the head. After 1.5 s the head's retransmissions have backed
-# off past 3 s, so the new connection arrives while the old one is open.
+# reaches the head. With a 200 ms retransmission timeout doubling after
+# each try, the head's next try after 1.5 s is due about 3 s after the
+# cut, so the new connection arrives while the old one is open.
 registered=$(log_count "$T/node-b/agent.log" 'registered with head')
 t0=$(now_ms)
 netns_link down
