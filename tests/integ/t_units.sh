@@ -16,7 +16,9 @@ systemd-analyze verify --man=no "$T"/units/*.service >"$T/verify.out" 2>&1 ||
 [ -s "$T/verify.out" ] && { cat "$T/verify.out"; fail "systemd-analyze verify warned"; }
 
 for u in ppcoord-head ppcoord-agent; do
-	for d in Type=notify WatchdogSec= Restart=on-failure 'ExecReload=/bin/kill -HUP $MAINPID'; do
+	# Both units share /run/ppcoord, so neither may delete it on stop.
+	for d in Type=notify WatchdogSec= Restart=on-failure 'ExecReload=/bin/kill -HUP $MAINPID' \
+	    RuntimeDirectoryPreserve=yes; do
 		grep -qF "$d" "$T/units/$u.service" || fail "$u.service lacks $d"
 	done
 done
