@@ -77,8 +77,7 @@ ctl_bad_usage(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs("\n\n", stderr);
-	ctl_usage(stderr);
+	fputs(" (ppcoordctl -h prints the usage)\n", stderr);
 	return CTL_EXIT_USAGE;
 }
 
@@ -98,8 +97,10 @@ main(int argc, char *argv[])
 {
 	size_t	 i;
 
-	if (argc < 2)
-		return ctl_bad_usage("missing subcommand");
+	if (argc < 2) {
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		ctl_usage(stdout);
 		return CTL_EXIT_OK;

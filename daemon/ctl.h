@@ -18,7 +18,10 @@
 void	ctl_usage(FILE *f);
 /* Prints "ppcoordctl: " and the message to stderr. */
 void	ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints the message and the usage text to stderr; returns CTL_EXIT_USAGE. */
+/*
+ * Prints the message and a pointer to -h as one line on stderr; returns
+ * CTL_EXIT_USAGE. Only -h and a bare `ppcoordctl` print the full usage.
+ */
 int	ctl_bad_usage(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 

@@ -16,6 +16,15 @@ if "$CTL" ca init "$CA" 2>"$T/reinit.err"; then
 fi
 cat "$T/reinit.err"
 
+# An invalid argument gives one line that names the value and the valid
+# range, and exit 2.
+rc=0
+"$CTL" ca issue "$CA" node-x --days 0 >"$T/days.out" 2>"$T/days.err" || rc=$?
+[ "$rc" = 2 ] || fail "ca issue --days 0 exited $rc, expected 2"
+[ "$(wc -l <"$T/days.err")" -eq 1 ] || fail "ca issue --days 0 printed more than one line: $(cat "$T/days.err")"
+grep -q '"0".* 1 to 36500' "$T/days.err" || fail "ca issue --days 0 does not name the value and range: $(cat "$T/days.err")"
+[ ! -e "$CA/node-x.pem" ] || fail "ca issue --days 0 wrote a certificate"
+
 # The head's certificate names 127.0.0.1, the address the agents dial.
 for id in 127.0.0.1 node-a node-b node-c; do
 	"$CTL" ca issue "$CA" "$id" || fail "ppcoordctl ca issue $id failed"

@@ -135,7 +135,11 @@ expect_exit 2 "$T/broken.out" "$T/broken.err" plan -f "$CONF" -i "$T/broken.json
 grep -q broken.json "$T/broken.err" || fail "inventory error does not name the file"
 expect_exit 2 "$T/missing.out" "$T/missing.err" plan -f "$CONF" -i "$T/nonexistent.json"
 expect_exit 2 "$T/noinv.out" "$T/noinv.err" plan -f "$CONF"
-grep -q '^usage:' "$T/noinv.err" || fail "bad usage does not print the usage"
+grep -q 'missing -i INVENTORY_JSON' "$T/noinv.err" || fail "bad usage does not name the missing option: $(cat "$T/noinv.err")"
+[ "$(wc -l <"$T/noinv.err")" -eq 1 ] || fail "bad usage printed more than one line: $(cat "$T/noinv.err")"
+# Only a bare ppcoordctl prints the whole usage, on stderr with exit 2.
+expect_exit 2 "$T/bare.out" "$T/bare.err"
+grep -q '^usage:' "$T/bare.err" || fail "ppcoordctl without arguments does not print the usage"
 expect_exit 2 "$T/fmt.out" "$T/fmt.err" plan -f "$CONF" -i "$INV" --format yaml
 expect_exit 2 "$T/sub.out" "$T/sub.err" frobnicate
 
