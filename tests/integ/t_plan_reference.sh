@@ -49,8 +49,11 @@ seed=${PLANREF_SEED:-1}
 cases=${PLANREF_CASES:-6000}
 seconds=${PLANREF_SECONDS:-50}
 
+# A copy, so that a rebuild of the build directory during the run does
+# not pull the program away from under the cases.
+cp "$CTL" "$T/ppcoordctl" || fail "cannot copy $CTL"
 rc=0
-"$PLANREF" -c "$CTL" -d "$T/cases" -s "$seed" -n "$cases" -t "$seconds" \
+"$PLANREF" -c "$T/ppcoordctl" -d "$T/cases" -s "$seed" -n "$cases" -t "$seconds" \
 	>"$T/planref.out" 2>&1 || rc=$?
 cat "$T/planref.out"
 ran=$(sed -n 's/^planref: \([0-9]*\) cases in .*/\1/p' "$T/planref.out")

@@ -2241,6 +2241,11 @@ run_case(const char *ctl, const char *workdir, uint64_t seed, int with_env)
 	n_by_kind[c.order][c.part]++;
 
 	rc = run_ctl(ctl, f.conf, f.inv, "json", f.out, f.err);
+	if (rc == 127) {
+		print_file(f.err);
+		fprintf(stderr, "planref: %s did not run\n", ctl);
+		exit(2);
+	}
 	if (rc == 0 && with_env)
 		run_ctl(ctl, f.conf, f.inv, "env", f.envout, f.err);
 	evaluate(&k, &c, &f, rc, with_env, 1);
