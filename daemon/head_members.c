@@ -658,15 +658,19 @@ members_spare_candidates(const struct plan_node *lost, size_t *count)
 }
 
 /*
- * Tries spare s in place of the lost plan node: the plan must keep every
- * other node at its stages and put s at the lost node's first stage.
+ * Tries a spare in place of the lost plan node: the plan must keep every
+ * other node at its stages and put one spare at the lost node's stages.
+ * With s NULL the planner picks the spare, in its policy order; else s is
+ * hinted there. On success *chosen is the spare placed.
  */
 static int
 members_try_spare(struct head_node *lostn, const struct plan_node *lost,
-    struct head_node *s, struct plan *np, struct inv *inv)
+    struct head_node *s, struct plan *np, struct inv *inv,
+    struct head_node **chosen)
 {
 	struct plan_hint	*hints;
-	size_t			 nhints, i, j;
+	const char		*moved;
+	size_t			 nhints, j;
 	char			 err[PPC_ERRLEN];
 	int			 rc;
 
@@ -676,35 +680,50 @@ members_try_spare(struct head_node *lostn, const struct plan_node *lost,
 		inv_free(inv);
 		return -1;
 	}
-	hints[nhints].node = s->n_inv.id;
-	hints[nhints].first_stage = lost->first_stage;
-	rc = members_compute(inv, hints, nhints + 1, np, err, sizeof(err));
+	if (s != NULL) {
+		hints[nhints].node = s->n_inv.id;
+		hints[nhints].first_stage = lost->first_stage;
+		nhints++;
+	}
+	rc = members_compute(inv, hints, nhints, np, err, sizeof(err));
 	free(hints);
 	if (rc != 0) {
-		log_info("spare %s cannot take the place of %s: %s",
-		    s->n_inv.id, lost->id, err);
+		log_info("no spare can take the place of %s%s%s: %s", lost->id,
+		    s != NULL ? " with " : "", s != NULL ? s->n_inv.id : "",
+		    err);
 		inv_free(inv);
 		return -1;
 	}
 
-	for (i = 0; i < hd->h_plan.nnodes; i++) {
-		const struct plan_node	*old = &hd->h_plan.nodes[i];
-		const char		*want = old == lost ? s->n_inv.id :
-					    old->id;
+	/* Each new plan node must be an old one at the same stages, or the
+	 * one spare at the lost node's stages; equal counts then make it a
+	 * bijection. The lookups go through the node table, so the check is
+	 * O(n). */
+	*chosen = NULL;
+	moved = np->nnodes != hd->h_plan.nnodes ? lost->id : NULL;
+	for (j = 0; moved == NULL && j < np->nnodes; j++) {
+		const struct plan_node	*pn = &np->nodes[j], *old = NULL;
+		struct head_node	*hn = node_find(pn->id);
 
-		for (j = 0; j < np->nnodes; j++)
-			if (strcmp(np->nodes[j].id, want) == 0)
-				break;
-		if (j == np->nnodes || np->nodes[j].first_stage !=
-		    old->first_stage || np->nodes[j].stage_count !=
-		    old->stage_count || np->nnodes != hd->h_plan.nnodes) {
-			log_info("spare %s cannot take the place of %s "
-			    "without moving %s", s->n_inv.id, lost->id,
-			    old == lost ? s->n_inv.id : old->id);
-			plan_free(np);
-			inv_free(inv);
-			return -1;
+		if (hn != NULL && hn != lostn && hn->n_plan >= 0)
+			old = &hd->h_plan.nodes[hn->n_plan];
+		else if (hn != NULL && hn != lostn && *chosen == NULL &&
+		    (s == NULL || hn == s)) {
+			old = lost;
+			*chosen = hn;
 		}
+		if (old == NULL || pn->first_stage != old->first_stage ||
+		    pn->stage_count != old->stage_count)
+			moved = pn->id;
+	}
+	if (moved != NULL || *chosen == NULL) {
+		log_info("%s%s cannot take the place of %s without moving %s",
+		    s != NULL ? "spare " : "", s != NULL ? s->n_inv.id :
+		    "the planner's choice of spare", lost->id,
+		    moved != NULL ? moved : "the rest");
+		plan_free(np);
+		inv_free(inv);
+		return -1;
 	}
 	return 0;
 }
@@ -715,18 +734,23 @@ static void
 members_lost_assigned(struct head_node *n, const char *reason)
 {
 	const struct plan_node	*lost = &hd->h_plan.nodes[n->n_plan];
-	struct head_node	**cand;
+	struct head_node	**cand, *chosen;
 	struct plan		  np;
 	struct inv		  inv;
 	size_t			  ncand, i;
 	char			  why[PPC_ERRLEN];
 
+	/* First the planner's own choice, which follows the policy order
+	 * (pins, driver, workers, address); then each fitting spare by the
+	 * order the plan or its join gave it. */
 	cand = members_spare_candidates(lost, &ncand);
-	for (i = 0; i < ncand && i < MEMBERS_TAKEOVER_TRIES; i++) {
-		if (members_try_spare(n, lost, cand[i], &np, &inv) == -1)
+	for (i = 0; ncand > 0 && i <= ncand && i <= MEMBERS_TAKEOVER_TRIES;
+	    i++) {
+		if (members_try_spare(n, lost, i == 0 ? NULL : cand[i - 1],
+		    &np, &inv, &chosen) == -1)
 			continue;
 		snprintf(why, sizeof(why), "spare %s takes stages %u-%u of "
-		    "lost node %s", cand[i]->n_inv.id, lost->first_stage,
+		    "lost node %s", chosen->n_inv.id, lost->first_stage,
 		    lost->first_stage + lost->stage_count - 1, lost->id);
 		free(cand);
 		members_commit(&np, &inv, true, why);
