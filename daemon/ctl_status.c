@@ -439,8 +439,14 @@ status_node_row(const json_t *node, struct status_row *r)
 		format_age(ms, r->cell[7], STATUS_CELL);
 	else
 		snprintf(r->cell[7], STATUS_CELL, "-");
-	/* connected_s has whole seconds, so under a minute it prints "N s". */
-	if (member_int(node, "connected_s", &s) == 0 && s >= 0 && s < 60)
+	/*
+	 * A lost node keeps its row with "connected": false and connected_s
+	 * 0; "0 s" would read as a node that has just joined. connected_s
+	 * has whole seconds, so under a minute it prints "N s".
+	 */
+	if (json_is_false(json_object_get(node, "connected")))
+		snprintf(r->cell[8], STATUS_CELL, "disconnected");
+	else if (member_int(node, "connected_s", &s) == 0 && s >= 0 && s < 60)
 		snprintf(r->cell[8], STATUS_CELL, "%lld s", (long long)s);
 	else if (member_int(node, "connected_s", &s) == 0 &&
 	    s <= INT64_MAX / 1000)
@@ -465,33 +471,87 @@ print_rows(const struct status_row *rows, size_t n, FILE *f)
 	}
 }
 
+/*
+ * Prints "plan order vllm, partition memory, tp 8, master
+ * 10.0.0.10:29500, kv_tokens 12345"; kv_tokens only when the model sizes
+ * are known. An IPv6 master address is bracketed.
+ */
+static void
+print_plan_line(const json_t *plan, FILE *f)
+{
+	char	 order[32], partition[32], tp[32], addr[80], port[32], kv[32];
+
+	member_text(plan, "order", order, sizeof(order));
+	member_text(plan, "partition", partition, sizeof(partition));
+	member_text(plan, "tp_size", tp, sizeof(tp));
+	member_text(plan, "master_addr", addr, sizeof(addr));
+	member_text(plan, "master_port", port, sizeof(port));
+	member_text(plan, "kv_tokens", kv, sizeof(kv));
+
+	fprintf(f, "plan order %s, partition %s, tp %s, master %s%s%s:%s",
+	    order, partition, tp, strchr(addr, ':') != NULL ? "[" : "", addr,
+	    strchr(addr, ':') != NULL ? "]" : "", port);
+	if (strcmp(kv, "-") != 0)
+		fprintf(f, ", kv_tokens %s", kv);
+	fprintf(f, "\n");
+}
+
 static void
 print_status_summary(const json_t *st, FILE *f)
 {
-	char		 cluster[80], state[32], gen[32], expected[32], kv[32];
+	char		 cluster[80], state[32], gen[32], expected[32];
 	char		 role[32], leader[80];
 	const json_t	*plan = json_object_get(st, "plan");
+	const json_t	*error = json_object_get(st, "plan_error");
 	const json_t	*nodes = json_object_get(st, "nodes");
 
 	member_text(st, "cluster", cluster, sizeof(cluster));
 	member_text(st, "state", state, sizeof(state));
 	member_text(st, "generation", gen, sizeof(gen));
 	member_text(st, "expected_nodes", expected, sizeof(expected));
-	member_text(json_is_object(plan) ? plan : NULL, "kv_tokens", kv,
-	    sizeof(kv));
 	fprintf(f, "cluster %s, state %s, generation %s, %zu nodes, %s "
-	    "expected", cluster, state, gen,
+	    "expected\n", cluster, state, gen,
 	    json_is_array(nodes) ? json_array_size(nodes) : 0, expected);
-	if (strcmp(kv, "-") != 0)
-		fprintf(f, ", kv_tokens %s", kv);
-	fprintf(f, "\n");
 
 	member_text(st, "role", role, sizeof(role));
 	member_text(st, "leader", leader, sizeof(leader));
 	if (strcmp(role, "-") != 0 && strcmp(role, "leader") != 0)
 		fprintf(f, "role %s, leader %s\n", role, leader);
-	if (!json_is_object(plan))
+	if (json_is_object(plan))
+		print_plan_line(plan, f);
+	else
 		fprintf(f, "no plan yet\n");
+	if (json_is_string(error))
+		fprintf(f, "last planning error: %s\n",
+		    json_string_value(error));
+}
+
+/*
+ * Orders node rows by node rank, then id. Nodes without a rank (spares,
+ * nodes not placed) come after the placed ones, and entries that are not
+ * objects last.
+ */
+static int
+compare_nodes(const void *a, const void *b)
+{
+	const json_t	*na = *(const json_t * const *)a;
+	const json_t	*nb = *(const json_t * const *)b;
+	json_int_t	 ra, rb;
+	int		 has_a, has_b;
+	const char	*ia, *ib;
+
+	if (json_is_object(na) != json_is_object(nb))
+		return json_is_object(na) ? -1 : 1;
+	has_a = member_int(na, "node_rank", &ra) == 0;
+	has_b = member_int(nb, "node_rank", &rb) == 0;
+	if (has_a != has_b)
+		return has_a ? -1 : 1;
+	if (has_a && ra != rb)
+		return ra < rb ? -1 : 1;
+
+	ia = json_string_value(json_object_get(na, "id"));
+	ib = json_string_value(json_object_get(nb, "id"));
+	return strcmp(ia != NULL ? ia : "", ib != NULL ? ib : "");
 }
 
 /* Prints the summary and one row per node (at most INV_NODES_MAX). */
@@ -501,7 +561,8 @@ print_status_table(const json_t *st, FILE *f)
 	static const char *header[STATUS_COLS] = { "NODE", "ADDRESS",
 	    "STATE", "GPUS", "STAGES", "LAYERS", "ACKED_GEN", "HEARTBEAT",
 	    "CONNECTED" };
-	const json_t		*nodes = json_object_get(st, "nodes"), *node;
+	const json_t		*nodes = json_object_get(st, "nodes");
+	const json_t		**sorted;
 	struct status_row	*rows;
 	size_t			 n, i, c;
 
@@ -509,16 +570,24 @@ print_status_table(const json_t *st, FILE *f)
 	n = json_is_array(nodes) ? json_array_size(nodes) : 0;
 	if (n > INV_NODES_MAX)
 		n = INV_NODES_MAX;
-	if ((rows = calloc(n + 1, sizeof(*rows))) == NULL)
+	rows = calloc(n + 1, sizeof(*rows));
+	sorted = calloc(n + 1, sizeof(*sorted));
+	if (rows == NULL || sorted == NULL) {
+		free(rows);
+		free(sorted);
 		return -1;
+	}
+	for (i = 0; i < n; i++)
+		sorted[i] = json_array_get(nodes, i);
+	qsort(sorted, n, sizeof(*sorted), compare_nodes);
+
 	for (c = 0; c < STATUS_COLS; c++)
 		snprintf(rows[0].cell[c], STATUS_CELL, "%s", header[c]);
-	for (i = 0; i < n; i++) {
-		node = json_array_get(nodes, i);
-		if (json_is_object(node))
-			status_node_row(node, &rows[i + 1]);
-	}
+	for (i = 0; i < n; i++)
+		if (json_is_object(sorted[i]))
+			status_node_row(sorted[i], &rows[i + 1]);
 	print_rows(rows, n + 1, f);
+	free(sorted);
 	free(rows);
 	return fflush(f) == 0 ? 0 : -1;
 }

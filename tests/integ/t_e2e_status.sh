@@ -57,6 +57,14 @@ for n in node-a node-b node-c; do
 	grep -q "$n" "$T/status.txt" || fail "status table does not list $n"
 done
 grep -qi active "$T/status.txt" || fail "status table does not show the state"
+master=$(jq -r '"\(.plan.master_addr):\(.plan.master_port)"' "$T/status.json")
+grep -qx "plan order vllm, partition even, tp 8, master $master" "$T/status.txt" ||
+	fail "status table lacks the plan line for master $master"
+! grep -q 'last planning error' "$T/status.txt" || fail "status shows a planning error for a feasible plan"
+# Rows are in node rank order.
+want=$(jq -r '[.plan.nodes | sort_by(.node_rank)[].id] | join(" ")' "$T/status.json")
+got=$(awk 'found { print $1 } $1 == "NODE" { found = 1 }' "$T/status.txt" | tr '\n' ' ')
+[ "$got" = "$want " ] || fail "status rows are in order '$got', node rank order is '$want'"
 
 # The live inventory, planned offline, gives the head's plan.
 "$CTL" inventory -s "$SOCK" >"$T/inventory.json" || fail "ppcoordctl inventory failed"

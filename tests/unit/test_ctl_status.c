@@ -332,13 +332,64 @@ test_status_table_rows(void **state)
 
 	out = table_of(text);
 	assert_non_null(strstr(out, "cluster integ, state active, generation 4, "
-	    "2 nodes, 3 expected, kv_tokens 12345\n"));
+	    "2 nodes, 3 expected\n"));
+	assert_non_null(strstr(out, "plan order -, partition -, tp -, "
+	    "master -:-, kv_tokens 12345\n"));
 	assert_non_null(strstr(out, "NODE    ADDRESS    STATE     GPUS  "));
 	assert_non_null(strstr(out, "node-a  127.0.0.2  assigned  "
 	    "2 x 40.0 GiB  2-3     40-80   4          512 ms     1h01m\n"));
 	assert_non_null(strstr(out, "node-d  127.0.0.5  standby   "
 	    "-             -       -       -          1.5 s      0 s\n"));
 	assert_null(strstr(out, "no plan yet"));
+	free(out);
+}
+
+/*
+ * The plan line, the last planning error, rows in node rank order with
+ * unranked nodes after, and "disconnected" for a node without a
+ * connection.
+ */
+static void
+test_status_table_plan_and_order(void **state)
+{
+	static const char text[] =
+	    "{\"cluster\": \"c\", \"state\": \"active\", "
+	    "\"expected_nodes\": 2, \"generation\": 5, \"role\": \"leader\", "
+	    "\"plan\": {\"tp_size\": 8, \"order\": \"vllm\", "
+	    "\"partition\": \"even\", \"master_addr\": \"fd00::1\", "
+	    "\"master_port\": 29500}, "
+	    "\"plan_error\": \"stage 1 on node b is short\", \"nodes\": ["
+	    "{\"id\": \"spare-a\", \"state\": \"standby\", "
+	    "\"connected\": true, \"connected_s\": 5},"
+	    "{\"id\": \"z\", \"state\": \"assigned\", \"node_rank\": 0, "
+	    "\"connected\": true, \"connected_s\": 7},"
+	    "{\"id\": \"lost-b\", \"state\": \"lost\", "
+	    "\"connected\": false, \"connected_s\": 0},"
+	    "{\"id\": \"a\", \"state\": \"assigned\", \"node_rank\": 1, "
+	    "\"connected\": true, \"connected_s\": 9}]}";
+	char	*out, *z, *a, *lost, *spare;
+
+	out = table_of(text);
+	assert_non_null(strstr(out, "plan order vllm, partition even, tp 8, "
+	    "master [fd00::1]:29500\n"));
+	assert_null(strstr(out, "kv_tokens"));
+	assert_non_null(strstr(out, "last planning error: stage 1 on node b "
+	    "is short\n"));
+
+	z = strstr(out, "\nz ");
+	a = strstr(out, "\na ");
+	lost = strstr(out, "\nlost-b ");
+	spare = strstr(out, "\nspare-a ");
+	assert_non_null(z);
+	assert_non_null(a);
+	assert_non_null(lost);
+	assert_non_null(spare);
+	assert_true(z < a);
+	assert_true(a < lost);
+	assert_true(lost < spare);
+
+	assert_non_null(strstr(lost, "disconnected\n"));
+	assert_null(strstr(lost, "0 s\n"));
 	free(out);
 }
 
@@ -377,6 +428,7 @@ main(void)
 		cmocka_unit_test(test_request_path_too_long),
 		cmocka_unit_test(test_format_age_units),
 		cmocka_unit_test(test_status_table_rows),
+		cmocka_unit_test(test_status_table_plan_and_order),
 		cmocka_unit_test(test_status_table_lenient),
 	};
 
