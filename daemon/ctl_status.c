@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "conf.h"
 #include "ctl.h"
 #include "inv.h"
 #include "util.h"
@@ -30,6 +31,7 @@
 
 struct socket_opts {
 	const char	*socket;
+	char		*conf_socket;	/* head.control_socket of -f, owned */
 	int		 json;		/* status: --format json */
 };
 
@@ -205,26 +207,66 @@ control_request(const char *path, const char *request)
 	return reply;
 }
 
+/*
+ * Sets o->socket to head.control_socket of the head config at path. The
+ * whole config is validated as ppcoord-head -n would, so a broken file is
+ * reported with every FILE:LINE error rather than half-read.
+ */
+static int
+socket_from_conf(const char *path, struct socket_opts *o)
+{
+	struct conf_errors	 errs = { 0 };
+	struct head_conf	 conf;
+	size_t			 i;
+
+	if (conf_head_load(&conf, path, CONF_SCOPE_HEAD, &errs) != 0) {
+		for (i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.lines[i]);
+		if (errs.count == 0)
+			ctl_warnx("%s: invalid configuration", path);
+		conf_errors_free(&errs);
+		return CTL_EXIT_USAGE;
+	}
+	o->conf_socket = strdup(conf.control_socket);
+	conf_head_free(&conf);
+	if (o->conf_socket == NULL) {
+		ctl_warnx("out of memory");
+		return CTL_EXIT_UNSATISFIED;
+	}
+	o->socket = o->conf_socket;
+	return 0;
+}
+
+/*
+ * Parses -s, -f and --format. -s wins over -f; without either the socket
+ * is CTL_SOCKET_DEFAULT. Returns 0, -1 after -h, or an exit status.
+ */
 static int
 parse_socket_opts(int argc, char **argv, int with_format,
     struct socket_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'f' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int	 ch;
+	const char	*socket = NULL, *conf = NULL;
+	int		 ch;
 
 	memset(o, 0, sizeof(*o));
 	o->socket = CTL_SOCKET_DEFAULT;
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:f:h", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 's':
-			o->socket = optarg;
+			socket = optarg;
+			break;
+		case 'f':
+			conf = optarg;
 			break;
 		case 'F':
 			if (!with_format)
@@ -253,6 +295,11 @@ parse_socket_opts(int argc, char **argv, int with_format,
 	if (optind < argc)
 		return ctl_bad_usage("%s: unexpected argument \"%s\"", argv[0],
 		    argv[optind]);
+
+	if (socket != NULL)
+		o->socket = socket;
+	else if (conf != NULL)
+		return socket_from_conf(conf, o);
 	return 0;
 }
 
@@ -280,17 +327,22 @@ ctl_inventory_main(int argc, char **argv)
 
 	if ((rc = parse_socket_opts(argc, argv, 0, &o)) != 0)
 		return rc < 0 ? CTL_EXIT_OK : rc;
-	if ((reply = control_request(o.socket, "inventory\n")) == NULL)
+	reply = control_request(o.socket, "inventory\n");
+	if (reply == NULL) {
+		free(o.conf_socket);
 		return CTL_EXIT_UNSATISFIED;
+	}
 
 	/* Print it only if `plan -i` would read it back. */
 	inv_init(&inv);
-	if (inv_from_jansson(&inv, reply, o.socket, err, sizeof(err)) != 0) {
+	rc = inv_from_jansson(&inv, reply, o.socket, err, sizeof(err));
+	free(o.conf_socket);
+	json_decref(reply);
+	if (rc != 0) {
 		ctl_warnx("the head's inventory is invalid: %s", err);
-		json_decref(reply);
+		inv_free(&inv);
 		return CTL_EXIT_UNSATISFIED;
 	}
-	json_decref(reply);
 	text = inv_to_json(&inv);
 	inv_free(&inv);
 	if (text == NULL) {
@@ -601,7 +653,9 @@ ctl_status_main(int argc, char **argv)
 
 	if ((rc = parse_socket_opts(argc, argv, 1, &o)) != 0)
 		return rc < 0 ? CTL_EXIT_OK : rc;
-	if ((reply = control_request(o.socket, "status\n")) == NULL)
+	reply = control_request(o.socket, "status\n");
+	free(o.conf_socket);
+	if (reply == NULL)
 		return CTL_EXIT_UNSATISFIED;
 	rc = o.json ? print_json(reply) : print_status_table(reply, stdout);
 	json_decref(reply);

@@ -66,6 +66,21 @@ want=$(jq -r '[.plan.nodes | sort_by(.node_rank)[].id] | join(" ")' "$T/status.j
 got=$(awk 'found { print $1 } $1 == "NODE" { found = 1 }' "$T/status.txt" | tr '\n' ' ')
 [ "$got" = "$want " ] || fail "status rows are in order '$got', node rank order is '$want'"
 
+# -f takes the socket from head.control_socket; -s wins over -f.
+"$CTL" status -f "$HEAD_CONF" >"$T/status-f.txt" || fail "ppcoordctl status -f failed"
+grep -q "^plan order vllm" "$T/status-f.txt" || fail "status -f printed: $(cat "$T/status-f.txt")"
+"$CTL" inventory -f "$HEAD_CONF" >"$T/inventory-f.json" || fail "ppcoordctl inventory -f failed"
+[ "$(jq '.nodes | length' "$T/inventory-f.json")" = 3 ] || fail "inventory -f lists other than 3 nodes"
+if "$CTL" status -s "$T/no.sock" -f "$HEAD_CONF" >/dev/null 2>"$T/s-wins.err"; then
+	fail "status -s $T/no.sock -f succeeded: -f won over -s"
+fi
+grep -qF "$T/no.sock" "$T/s-wins.err" || fail "status -s -f does not name the -s socket: $(cat "$T/s-wins.err")"
+sed 's/expected_nodes/expected_node/' "$HEAD_CONF" >"$T/bad.conf"
+rc=0
+"$CTL" status -f "$T/bad.conf" >/dev/null 2>"$T/bad-f.err" || rc=$?
+[ "$rc" = 2 ] || fail "status -f with an invalid config exited $rc, expected 2"
+grep -q "bad.conf:[0-9]*:" "$T/bad-f.err" || fail "status -f error lacks FILE:LINE: $(cat "$T/bad-f.err")"
+
 # The live inventory, planned offline, gives the head's plan.
 "$CTL" inventory -s "$SOCK" >"$T/inventory.json" || fail "ppcoordctl inventory failed"
 [ "$(jq '.nodes | length' "$T/inventory.json")" = 3 ] || fail "inventory lists other than 3 nodes"
