@@ -580,14 +580,17 @@ plan_mem_check(const struct plan_config *cfg, const struct inv *inv,
 
 	st = &p->stages[ws];
 	mem = mem_least_memory(cfg, (plan_i128)st->budget_bytes + worst);
+	/* The layer range is end-exclusive, as in the plan table and
+	 * PPCOORD_END_LAYER. The memory hint covers this stage alone. */
 	snprintf(err, errlen, "stage %u on node %s is %" PRIu64 " bytes (%s) "
-	    "per GPU short of holding layers %u-%u (%" PRIu64 " bytes of "
-	    "weights per GPU, budget %" PRId64 ") with plan.min_kv_tokens %"
-	    PRIu64 "%s; GPUs with a memory_total of at least %" PRIu64
-	    " bytes (%s) on that node would fit", ws,
+	    "per GPU short of holding layers %u to %u (end exclusive; %"
+	    PRIu64 " bytes of weights per GPU, budget %" PRId64 ") with "
+	    "plan.min_kv_tokens %" PRIu64 "%s; GPUs with a memory_total of "
+	    "at least %" PRIu64 " bytes (%s) on that node would fit this "
+	    "stage, but other stages may then limit the plan", ws,
 	    p->nodes[st->node].id, (uint64_t)worst,
 	    util_format_size((uint64_t)worst, a, sizeof(a)), st->first_layer,
-	    st->end_layer - 1, st->weight_bytes, st->budget_bytes,
+	    st->end_layer, st->weight_bytes, st->budget_bytes,
 	    cfg->min_kv_tokens, best_split ?
 	    ", even with the layer split closest to fitting" : "", mem,
 	    util_format_size(mem, b, sizeof(b)));

@@ -574,6 +574,11 @@ test_infeasible_least_memory(void **state)
 	assert_non_null(strstr(err, "stage 1 on node gpu-b"));
 	assert_non_null(strstr(err, "short"));
 	assert_non_null(strstr(err, "plan.min_kv_tokens 1000"));
+	/* The even split is 27,27,26, so stage 1 holds layers 27 to 53
+	 * and the range names the exclusive end 54, as the table does. */
+	assert_non_null(strstr(err, "layers 27 to 54 (end exclusive;"));
+	assert_non_null(strstr(err, "would fit this stage, but other stages "
+	    "may then limit the plan"));
 	at = strstr(err, "at least ");
 	assert_non_null(at);
 	least = strtoull(at + strlen("at least "), NULL, 10);
