@@ -208,8 +208,9 @@ ctx_vllm(struct plan_ctx *c)
 			    "vllm order: driver node (plan.driver) first");
 		else
 			snprintf(c->why[c->vllm[i]], sizeof(c->why[0]),
-			    "vllm order position %zu: sorted by worker count "
-			    "(%u), then by address %s as a string", i + 1,
+			    "vllm order position %zu (0-based, like node "
+			    "ranks): sorted by worker count (%u), then by "
+			    "address %s as a string", i,
 			    x->workers, x->address);
 	}
 }
@@ -321,8 +322,8 @@ plan_order_listed(struct plan_ctx *c, size_t *seq)
 			continue;
 		taken[i] = true;
 		seq[k++] = i;
-		snprintf(c->why[i], sizeof(c->why[0]), "listed order: entry "
-		    "%zu of plan.nodes", j + 1);
+		snprintf(c->why[i], sizeof(c->why[0]), "listed order: "
+		    "plan.nodes[%zu] (0-based)", j);
 	}
 	for (j = 0; j < c->n; j++) {
 		i = c->vllm[j];

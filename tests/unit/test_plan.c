@@ -136,6 +136,9 @@ test_vllm_order_address_string(void **state)
 	assert_int_equal(p.stages[2].node, 2);
 	assert_false(p.have_memory);
 	assert_non_null(strstr(p.nodes[0].reason, "10.0.0.10"));
+	/* Order positions are 0-based like node ranks. */
+	assert_non_null(strstr(p.nodes[0].reason, "vllm order position 0 "));
+	assert_non_null(strstr(p.nodes[2].reason, "vllm order position 2 "));
 	plan_free(&p);
 	fx_inv_free(&inv);
 }
@@ -211,7 +214,10 @@ test_listed_order(void **state)
 	/* Listed ids first; absent and repeated ids are skipped; then vllm. */
 	assert_string_equal(ids(&p), "gpu-c,gpu-a,gpu-d,gpu-b");
 	assert_int_equal(p.order, PLAN_ORDER_LISTED);
-	assert_non_null(strstr(p.nodes[1].reason, "plan.nodes"));
+	/* The reason names the 0-based index in plan.nodes: gpu-a is
+	 * listed after "absent". */
+	assert_non_null(strstr(p.nodes[0].reason, "plan.nodes[0]"));
+	assert_non_null(strstr(p.nodes[1].reason, "plan.nodes[2]"));
 	assert_non_null(strstr(p.nodes[2].reason, "not in plan.nodes"));
 	plan_free(&p);
 	fx_inv_free(&inv);
