@@ -45,6 +45,14 @@ static struct head_conns	 listen_dead = TAILQ_HEAD_INITIALIZER(listen_dead);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 
+/* Reports how many lines a rate limit dropped since its last line. */
+static void
+log_suppressed(unsigned long n, const char *what)
+{
+	if (n > 0)
+		log_warnx("%lu more %s were not logged", n, what);
+}
+
 static bool
 conn_is_unauth(enum head_conn_state s)
 {
@@ -350,11 +358,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (c->c_state == CONN_HANDSHAKE) {
 		hd->h_metrics.handshake_failures++;
-		if (log_ratelimit_allow(&rl, &suppressed))
-			log_warnx("TLS handshake with %s failed: %s%s",
+		if (log_ratelimit_allow(&rl, &suppressed)) {
+			log_suppressed(suppressed, "TLS handshake failures");
+			log_warnx("TLS handshake with %s failed: %s",
 			    c->c_peer, errs[0] != '\0' ? errs :
-			    "connection closed", suppressed > 0 ?
-			    " (and earlier failures not logged)" : "");
+			    "connection closed");
+		}
 		conn_close(c, "handshake failed");
 		return;
 	}
@@ -392,12 +401,14 @@ listen_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (hd->h_nconns >= conf->max_connections ||
 	    hd->h_nunauth >= conf->max_unauthenticated) {
 		hd->h_metrics.connections_refused++;
-		if (log_ratelimit_allow(&rl, &suppressed))
+		if (log_ratelimit_allow(&rl, &suppressed)) {
+			log_suppressed(suppressed, "refused connections");
 			log_warnx("connection from %s refused: %zu open "
 			    "(head.max_connections %u), %zu before Hello "
 			    "(head.max_unauthenticated %u)", peer,
 			    hd->h_nconns, conf->max_connections,
 			    hd->h_nunauth, conf->max_unauthenticated);
+		}
 		close(fd);
 		return;
 	}
@@ -453,10 +464,12 @@ listen_error_cb(struct evconnlistener *l, void *arg)
 	unsigned long			 suppressed;
 	int				 err = EVUTIL_SOCKET_ERROR();
 
-	if (log_ratelimit_allow(&rl, &suppressed))
+	if (log_ratelimit_allow(&rl, &suppressed)) {
+		log_suppressed(suppressed, "accept failures");
 		log_warnx("accept on %s failed: %s; pausing for %d ms",
 		    hd->h_conf->listen, evutil_socket_error_to_string(err),
 		    LISTEN_PAUSE_MS);
+	}
 	evconnlistener_disable(l);
 	evtimer_add(listen_resume_ev, &tv);
 }
@@ -555,10 +568,12 @@ conn_sweep_one(struct head_conn *c, uint64_t now)
 		if (now - c->c_since_ms < conf->handshake_timeout_ms)
 			return;
 		hd->h_metrics.handshake_failures++;
-		if (log_ratelimit_allow(&rl, &suppressed))
+		if (log_ratelimit_allow(&rl, &suppressed)) {
+			log_suppressed(suppressed, "handshake timeouts");
 			log_warnx("TLS handshake with %s timed out after %llu "
 			    "ms (head.handshake_timeout)", c->c_peer,
 			    (unsigned long long)conf->handshake_timeout_ms);
+		}
 		conn_close(c, "handshake timed out");
 		return;
 	case CONN_HELLO:

@@ -49,6 +49,17 @@ struct head	*hd;
 
 static bool	 members_push_pending;
 
+/*
+ * The plan nodes' Assignments go out in passes of the event loop. Each
+ * Assignment lists every stage, about 33 bytes each, so a plan of 10,000
+ * stages pushes 3.3 GB of TLS records. Queueing them all at once keeps
+ * the head from reading frames for seconds, and agents then look silent.
+ */
+#define MEMBERS_PUSH_PASS_BYTES	(8u << 20)
+
+static struct event	*members_push_ev;
+static size_t		 members_push_next;	/* plan node index */
+
 /* The encoded stage table of hd->h_plan, shared by every Assignment;
  * NULL until first needed after a plan change. */
 static struct push_table *members_table;
@@ -376,7 +387,37 @@ members_send_revoke(struct head_node *n, const char *reason)
 		conn_sent(n->n_conn);
 }
 
-/* Writes the state file, then sends every connected node its part. */
+/*
+ * Queues the next plan nodes' Assignments, about MEMBERS_PUSH_PASS_BYTES of
+ * output per pass, then yields to the event loop until the next pass.
+ */
+static void
+members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval	 now = { 0, 0 };
+	struct head_node		*n;
+	size_t				 queued = 0;
+
+	while (hd->h_state == HEAD_ACTIVE && members_push_next <
+	    hd->h_plan.nnodes && queued < MEMBERS_PUSH_PASS_BYTES) {
+		n = node_find(hd->h_plan.nodes[members_push_next++].id);
+		/* A node that rejoined meanwhile has its Assignment. */
+		if (n == NULL || n->n_sent_gen == hd->h_generation ||
+		    !conn_writable(n->n_conn))
+			continue;
+		members_send_assignment(n);
+		if (n->n_conn != NULL && n->n_conn->c_bev != NULL)
+			queued += evbuffer_get_length(
+			    bufferevent_get_output(n->n_conn->c_bev));
+	}
+	if (hd->h_state == HEAD_ACTIVE && members_push_next <
+	    hd->h_plan.nnodes)
+		evtimer_add(members_push_ev, &now);
+}
+
+/* Writes the state file, then sends every connected node its part: the
+ * spares their Standby at once, the plan nodes their Assignment in
+ * passes. */
 static void
 members_persist_and_push(void)
 {
@@ -389,19 +430,22 @@ members_persist_and_push(void)
 		members_push_pending = true;
 		if (log_ratelimit_allow(&rl, &suppressed))
 			log_warnx("generation %llu is not pushed until the "
-			    "state file is written: %s",
-			    (unsigned long long)hd->h_generation, err);
+			    "state file is written (%lu retries not logged): "
+			    "%s", (unsigned long long)hd->h_generation,
+			    suppressed, err);
 		return;
 	}
 	members_push_pending = false;
 	if (hd->h_state != HEAD_ACTIVE)
 		return;
-	TAILQ_FOREACH(n, &hd->h_nodes, n_entry) {
-		if (n->n_plan >= 0)
-			members_send_assignment(n);
-		else
+	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
+		if (n->n_plan < 0)
 			members_send_standby(n);
-	}
+	if (members_push_ev == NULL && (members_push_ev =
+	    evtimer_new(hd->h_base, members_push_pass_cb, NULL)) == NULL)
+		fatalx("cannot create the push timer");
+	members_push_next = 0;
+	members_push_pass_cb(-1, 0, NULL);
 }
 
 static void
@@ -1126,6 +1170,9 @@ members_free(void)
 
 	push_table_unref(members_table);
 	members_table = NULL;
+	if (members_push_ev != NULL)
+		event_free(members_push_ev);
+	members_push_ev = NULL;
 	while ((n = TAILQ_FIRST(&hd->h_nodes)) != NULL)
 		node_free(n);
 	htab_free(&hd->h_byid);
