@@ -118,6 +118,18 @@ agent_load_conf(const char *path, struct agent_conf *conf, SSL_CTX **ctx,
 	return -1;
 }
 
+/*
+ * Verifies the agent's own certificate against its ca_file for TLS client
+ * use, as the head will. -n treats a failure as an error; a running agent
+ * only warns, because the head decides and may trust another CA file.
+ */
+static int
+agent_check_cert(const struct agent_conf *conf, char *err, size_t errlen)
+{
+	return tls_check_cert_file(conf->tls.ca_file, conf->tls.cert_file,
+	    X509_PURPOSE_SSL_CLIENT, err, errlen);
+}
+
 static void
 agent_log_errors(const struct conf_errors *errs)
 {
@@ -139,6 +151,7 @@ agent_reload(struct agent *a)
 	struct inv_node		 nnode;
 	SSL_CTX			*nctx;
 	char			 nid[PPC_NODE_ID_MAX + 1] = "";
+	char			 err[PPC_ERRLEN];
 
 	log_info("reloading configuration from %s", a->conf->path);
 	if ((nc = calloc(1, sizeof(*nc))) == NULL) {
@@ -151,6 +164,8 @@ agent_reload(struct agent *a)
 		log_warnx("keeping the previous configuration");
 		goto out;
 	}
+	if (agent_check_cert(nc, err, sizeof(err)) == -1)
+		log_warnx("%s; the head will likely reject this node", err);
 	if (strcmp(nid, a->node_id) != 0 ||
 	    strcmp(nc->env_file, a->conf->env_file) != 0) {
 		log_warnx("the node id (%s, was %s) or agent.env_file changed: "
@@ -273,6 +288,7 @@ agent_check(const char *path)
 	struct inv_node		node;
 	SSL_CTX			*ctx;
 	char			node_id[PPC_NODE_ID_MAX + 1];
+	char			err[PPC_ERRLEN];
 	size_t			i;
 	int			rc;
 
@@ -280,9 +296,13 @@ agent_check(const char *path)
 	rc = agent_load_conf(path, &conf, &ctx, node_id, sizeof(node_id),
 	    &node, &errs);
 	if (rc == 0) {
-		printf("configuration OK\n");
 		SSL_CTX_free(ctx);
 		inv_node_free(&node);
+		if (agent_check_cert(&conf, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s: tls: %s\n", path, err);
+			rc = -1;
+		} else
+			printf("configuration OK\n");
 	} else
 		for (i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.lines[i]);
@@ -312,6 +332,7 @@ main(int argc, char *argv[])
 	struct agent		 a;
 	struct conf_errors	 errs = { 0, NULL };
 	const char		*path = AGENT_CONF_DEFAULT;
+	char			 err[PPC_ERRLEN];
 	bool			 debug = false, check = false;
 	int			 ch;
 
@@ -350,6 +371,9 @@ main(int argc, char *argv[])
 		fatalx("invalid configuration in %s", path);
 	}
 	conf_errors_free(&errs);
+	if (agent_check_cert(a.conf, err, sizeof(err)) == -1)
+		log_warnx("%s; starting anyway, but the head will likely "
+		    "reject this node", err);
 
 	if ((a.base = event_base_new()) == NULL)
 		fatalx("failed to create the event loop");

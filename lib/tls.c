@@ -431,3 +431,91 @@ tls_cert_file_identity(const char *cert_file, char *id, size_t idlen,
 		snprintf(err, errlen, "%s: %s", cert_file, why);
 	return rc;
 }
+
+/* Reads the leaf certificate and any intermediates after it. */
+static X509 *
+tls_read_chain(const char *cert_file, STACK_OF(X509) **chain, char *err,
+    size_t errlen)
+{
+	BIO	*bio;
+	X509	*leaf, *x;
+
+	*chain = NULL;
+	if ((bio = BIO_new_file(cert_file, "r")) == NULL) {
+		tls_fail(err, errlen, "failed to open certificate %s",
+		    cert_file);
+		return NULL;
+	}
+	if ((leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		BIO_free(bio);
+		tls_fail(err, errlen, "failed to read a PEM certificate from "
+		    "%s", cert_file);
+		return NULL;
+	}
+	if ((*chain = sk_X509_new_null()) == NULL) {
+		BIO_free(bio);
+		X509_free(leaf);
+		tls_fail(err, errlen, "out of memory reading %s", cert_file);
+		return NULL;
+	}
+	/* TLS_VERIFY_DEPTH bounds the intermediates the handshake would use. */
+	while (sk_X509_num(*chain) < TLS_VERIFY_DEPTH &&
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(*chain, x) == 0) {
+			X509_free(x);
+			break;
+		}
+	}
+	/* The end of the file leaves a "no start line" error queued. */
+	ERR_clear_error();
+	BIO_free(bio);
+	return leaf;
+}
+
+int
+tls_check_cert_file(const char *ca_file, const char *cert_file, int purpose,
+    char *err, size_t errlen)
+{
+	STACK_OF(X509)	*chain;
+	X509_STORE	*store = NULL;
+	X509_STORE_CTX	*ctx = NULL;
+	X509		*leaf;
+	int		 rc = -1;
+
+	if ((leaf = tls_read_chain(cert_file, &chain, err, errlen)) == NULL)
+		return -1;
+
+	/* Only the cluster CA is trusted, as in the TLS contexts. */
+	if ((store = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(store, ca_file) != 1) {
+		tls_fail(err, errlen, "failed to load CA certificates from %s",
+		    ca_file);
+		goto out;
+	}
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, store, leaf, chain) != 1 ||
+	    X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
+		tls_fail(err, errlen, "failed to set up the verification of "
+		    "%s", cert_file);
+		goto out;
+	}
+	X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx),
+	    TLS_VERIFY_DEPTH);
+
+	if (X509_verify_cert(ctx) == 1)
+		rc = 0;
+	else {
+		snprintf(err, errlen, "certificate %s is not valid for the "
+		    "cluster CA %s: %s", cert_file, ca_file,
+		    X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(ctx)));
+		ERR_clear_error();
+	}
+
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(leaf);
+	return rc;
+}

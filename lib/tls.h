@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>	/* X509_PURPOSE_SSL_CLIENT, _SERVER */
 
 /* Server context for the head: TLS 1.3 only, client certificate required
  * and verified against ca_file with the TLS client purpose. */
@@ -31,6 +32,16 @@ int	 tls_peer_identity(SSL *ssl, char *id, size_t idlen, char *err,
 /* The identity of a certificate file: for the agent's default node id. */
 int	 tls_cert_file_identity(const char *cert_file, char *id, size_t idlen,
 	    char *err, size_t errlen);
+
+/*
+ * Verifies the certificate in cert_file (with any intermediates after it
+ * in the file) against the CAs in ca_file alone, for `purpose`
+ * (X509_PURPOSE_SSL_CLIENT or X509_PURPOSE_SSL_SERVER), at the current
+ * time. Returns 0, or -1 with "certificate FILE is not valid for the
+ * cluster CA FILE: REASON" or a file error in err.
+ */
+int	 tls_check_cert_file(const char *ca_file, const char *cert_file,
+	    int purpose, char *err, size_t errlen);
 
 /* Appends the OpenSSL error queue to a message, and clears the queue. */
 void	 tls_error_string(char *buf, size_t len);

@@ -565,6 +565,66 @@ test_cert_file_identity(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+static int
+check_cert(const char *ca, const char *cert, int purpose, char *err,
+    size_t errlen)
+{
+	err[0] = '\0';
+	return tls_check_cert_file(ca, cert, purpose, err, errlen);
+}
+
+static void
+test_check_cert_file(void **state)
+{
+	struct fixture	*f = *state;
+	char		 ca[PATH_MAX], err[PPC_ERRLEN];
+
+	/* in_dir reuses its buffers, so the CA path gets its own copy. */
+	snprintf(ca, sizeof(ca), "%s", in_dir(f->dir, "ca.pem"));
+
+	assert_int_equal(check_cert(ca, in_dir(f->dir, "node-a.pem"),
+	    X509_PURPOSE_SSL_CLIENT, err, sizeof(err)), 0);
+	assert_int_equal(check_cert(ca, in_dir(f->dir, "head.pem"),
+	    X509_PURPOSE_SSL_SERVER, err, sizeof(err)), 0);
+
+	/* A certificate from another CA. */
+	assert_int_equal(check_cert(ca, in_dir(f->other, "node-a.pem"),
+	    X509_PURPOSE_SSL_CLIENT, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is not valid for the cluster CA"));
+	assert_non_null(strstr(err, in_dir(f->other, "node-a.pem")));
+	assert_non_null(strstr(err, "unable to get local issuer"));
+
+	issue_custom(f->dir, "node-check-expired", "clientAuth", -30, -1);
+	assert_int_equal(check_cert(ca, in_dir(f->dir,
+	    "node-check-expired.pem"), X509_PURPOSE_SSL_CLIENT, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, ": certificate has expired"));
+
+	issue_custom(f->dir, "node-check-future", "clientAuth", 30, 60);
+	assert_int_equal(check_cert(ca, in_dir(f->dir,
+	    "node-check-future.pem"), X509_PURPOSE_SSL_CLIENT, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not yet valid"));
+
+	/* Server authentication only: no good as a client certificate. */
+	issue_custom(f->dir, "node-check-server", "serverAuth", 0, 30);
+	assert_int_equal(check_cert(ca, in_dir(f->dir,
+	    "node-check-server.pem"), X509_PURPOSE_SSL_CLIENT, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "unsuitable certificate purpose"));
+
+	assert_int_equal(check_cert(ca, in_dir(f->dir, "missing.pem"),
+	    X509_PURPOSE_SSL_CLIENT, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "missing.pem"));
+	assert_int_equal(check_cert(in_dir(f->dir, "missing-ca.pem"),
+	    in_dir(f->dir, "node-a.pem"), X509_PURPOSE_SSL_CLIENT, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "missing-ca.pem"));
+	assert_int_equal(check_cert(ca, in_dir(f->dir, "node-a.key"),
+	    X509_PURPOSE_SSL_CLIENT, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "node-a.key"));
+}
+
 static void
 test_context_errors_name_file(void **state)
 {
@@ -630,6 +690,7 @@ main(void)
 		cmocka_unit_test(test_future_client_rejected),
 		cmocka_unit_test(test_missing_file_names_rejected),
 		cmocka_unit_test(test_cert_file_identity),
+		cmocka_unit_test(test_check_cert_file),
 		cmocka_unit_test(test_context_errors_name_file),
 		cmocka_unit_test(test_set_host_accepts_forms),
 	};
