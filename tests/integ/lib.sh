@@ -408,8 +408,8 @@ head_gen() {
 	status_json | jq -r '.generation'
 }
 
-# head_state_is STATE: the head's status says waiting, settling, active
-# or revoked.
+# head_state_is STATE: the head's status shows STATE (waiting, settling,
+# active or revoked).
 head_state_is() {
 	[ "$(status_json | jq -r '.state')" = "$1" ]
 }
@@ -486,10 +486,11 @@ netns_cleanup() {
 }
 
 # netns_setup: makes a network namespace joined to the host by a veth
-# pair in 10.200.N.0/24 (host $NET.1, namespace $NET.2), points the head
-# at $NET.1 with a certificate for that address (the agents check the
-# head's IP address), and removes it all on exit. Skips the test (exit
-# 77) where network namespaces are not permitted. Call after make_certs.
+# pair in 10.200.N.0/24, with the host at $NET.1 and the namespace at
+# $NET.2. The head listens on $NET.1 with a certificate for that address,
+# because the agents check the head's IP address. Everything is removed
+# on exit. Skips the test (exit 77) where network namespaces are not
+# permitted. Call after make_certs.
 netns_setup() {
 	local name="ppct$$"
 	command -v ip >/dev/null || skip "ip (iproute2) is missing"
