@@ -3,7 +3,7 @@
 # garbage bytes, or JSON whose fields disagree. The head starts anyway and
 # logs the problem with the file's name. It keeps the bad file aside under
 # another name with its bytes intact, and plans afresh for the nodes that
-# connect.
+# connect, at a generation above the one the agents hold.
 . "$(dirname "$0")/lib.sh"
 need_bins
 need_jq
@@ -47,6 +47,7 @@ damage() {
 }
 
 for case in truncated empty garbage mismatch; do
+	held=$(env_gen node-a)
 	head_stop
 	cp "$STATE" "$T/good.state"
 	damage "$case"
@@ -78,6 +79,10 @@ for case in truncated empty garbage mismatch; do
 	log_count_gt "$HEAD_LOG" 'plan generation [0-9]+ \(first plan\)' "$fresh" ||
 		fail "case $case: the head did not plan afresh"
 	log "case $case: $(grep -E 'plan generation [0-9]+ \(first plan\)' "$HEAD_LOG" | tail -n 1)"
+	# The head lost its count but the agents report what they hold, so
+	# the fresh plan can still be newer than anything they have seen.
+	[ "$(head_gen)" -gt "$held" ] ||
+		fail "case $case: the fresh plan has generation $(head_gen), not above the $held the agents held"
 	jq -e --argjson g "$(head_gen)" '.generation == $g' "$STATE" >/dev/null ||
 		fail "case $case: the head did not write a new state file for generation $(head_gen)"
 done
