@@ -17,8 +17,8 @@
 #define PLAN_KV_BYTES_MAX	(1ULL << 40)	/* kv_bytes_per_token */
 #define PLAN_KV_TOKENS_MAX	(1ULL << 40)	/* plan.min_kv_tokens */
 
-/* The memory order under the memory split searches every subset of up
- * to this many candidate nodes; beyond it a heuristic is used. */
+/* The memory order searches every layout of up to this many unpinned
+ * nodes; beyond it a heuristic is used. */
 #define PLAN_EXACT_NODES	12
 
 typedef __int128 plan_i128;
@@ -121,7 +121,8 @@ struct plan_mo {
 	bool		*used;
 };
 
-/* plan_mo_exact returns this when its interval lists grow too large. */
+/* plan_mo_layout returns this past PLAN_EXACT_NODES unpinned nodes or
+ * when its interval lists grow too large. */
 #define PLAN_MO_TOO_LARGE	(-3)
 
 /* plan_memorder.c */
@@ -129,6 +130,6 @@ int	plan_memory_order(struct plan_ctx *c, size_t *seq);
 void	plan_mo_apply(struct plan_mo *mo, const size_t *order);
 
 /* plan_memexact.c */
-int	plan_mo_exact(struct plan_mo *mo, size_t *order);
+int	plan_mo_layout(struct plan_ctx *c, size_t *seq);
 
 #endif

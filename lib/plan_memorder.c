@@ -577,11 +577,22 @@ plan_memory_order(struct plan_ctx *c, size_t *seq)
 	struct plan_mo	 mo;
 	size_t		*order = NULL;
 	plan_i128	 tokens;
-	int		 rc;
+	int		 rc, lrc;
 
 	mo_reasons(c);
 	memcpy(seq, c->vllm, c->n * sizeof(*seq));
-	rc = mo_setup(c, &mo);
+	if ((rc = mo_setup(c, &mo)) < 0) {
+		mo_free(&mo);
+		return rc;
+	}
+	if (rc != MO_SLOTS || c->cfg->partition == PLAN_PARTITION_MEMORY) {
+		lrc = plan_mo_layout(c, seq);
+		if (lrc == 1 || (lrc < 0 && lrc != PLAN_MO_TOO_LARGE)) {
+			mo_free(&mo);
+			return lrc < 0 ? lrc : 0;
+		}
+		/* Too many nodes, or no layout at all: the heuristics. */
+	}
 	if (rc == MO_GENERIC) {
 		mo_free(&mo);
 		return mo_generic(c, seq);
@@ -598,13 +609,8 @@ plan_memory_order(struct plan_ctx *c, size_t *seq)
 	if (c->cfg->partition != PLAN_PARTITION_MEMORY)
 		rc = mo_fixed_split(&mo) == 0 ?
 		    mo_assign(&mo, mo.split, order, &tokens) : 0;
-	else {
-		rc = PLAN_MO_TOO_LARGE;
-		if (mo.ncand <= PLAN_EXACT_NODES)
-			rc = plan_mo_exact(&mo, order);
-		if (rc == PLAN_MO_TOO_LARGE)
-			rc = mo_heuristic(&mo, order) == 0 ? 1 : PLAN_ENOMEM;
-	}
+	else
+		rc = mo_heuristic(&mo, order) == 0 ? 1 : PLAN_ENOMEM;
 	if (rc == 1)
 		mo_sequence(&mo, order, seq);
 	free(order);
