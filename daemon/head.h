@@ -114,6 +114,7 @@ struct head_node {
 	uint64_t		 n_joined_ms;
 	uint64_t		 n_lost_at_ms;	/* away plan node: lost at */
 	bool			 n_addr_indexed;
+	bool			 n_unusable;	/* workers fit no stage */
 };
 TAILQ_HEAD(head_nodes, head_node);
 
@@ -153,6 +154,7 @@ struct head {
 	struct head_htab	 h_byid;
 	struct head_htab	 h_byaddr;	/* connected nodes only */
 	size_t			 h_nconnected;	/* joined nodes */
+	size_t			 h_nunusable;	/* joined, but fit no stage */
 	uint64_t		 h_spare_seq;
 
 	enum head_state		 h_state;

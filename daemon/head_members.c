@@ -156,6 +156,38 @@ node_same_inventory(const struct inv_node *a, const struct inv_node *b)
 	return true;
 }
 
+/* Nodes connected and able to hold a stage: the count that must reach
+ * expected_nodes. */
+static size_t
+members_usable(void)
+{
+	return hd->h_nconnected - hd->h_nunusable;
+}
+
+/*
+ * Marks a connected node whose worker count is not a multiple of
+ * plan.tp_size: it can hold no stage, so it is left out of planning and
+ * of the expected_nodes count instead of making every plan infeasible.
+ */
+static void
+node_set_usable(struct head_node *n)
+{
+	uint32_t	 tp = hd->h_conf->plan.tp_size;
+	bool		 unusable = tp != 0 && n->n_inv.workers % tp != 0;
+
+	if (n->n_conn == NULL)
+		return;
+	if (unusable && !n->n_unusable)
+		log_warnx("node %s has %u workers, not a multiple of "
+		    "plan.tp_size %u: it can hold no stage and is left out "
+		    "of planning", n->n_inv.id, n->n_inv.workers, tp);
+	if (unusable && !n->n_unusable)
+		hd->h_nunusable++;
+	else if (!unusable && n->n_unusable)
+		hd->h_nunusable--;
+	n->n_unusable = unusable;
+}
+
 bool
 members_node_is_spare(const struct head_node *n)
 {
@@ -204,6 +236,8 @@ members_planning_inventory(struct inv *inv, const struct head_node *exclude)
 			continue;
 		if (n->n_conn == NULL && !(n->n_plan >= 0 &&
 		    hd->h_state == HEAD_ACTIVE))
+			continue;
+		if (n->n_unusable)
 			continue;
 		if (inv_add(inv, &n->n_inv) == -1) {
 			inv_free(inv);
@@ -533,13 +567,13 @@ members_plan_fresh(void)
 	rc = members_compute(&inv, hints, nhints, &np, err, sizeof(err));
 	free(hints);
 	if (rc != 0) {
-		inv_free(&inv);
 		snprintf(hd->h_plan_error, sizeof(hd->h_plan_error), "%s",
 		    rc == PLAN_ENOMEM ? "out of memory" : err);
 		hd->h_state = hd->h_have_plan ? HEAD_REVOKED : HEAD_WAITING;
-		log_warnx("no plan for the %zu connected nodes: %s; retrying "
-		    "on the next join, loss or reload", inv.nnodes,
+		log_warnx("no plan for the %zu usable connected nodes: %s; "
+		    "retrying on the next join, loss or reload", inv.nnodes,
 		    hd->h_plan_error);
+		inv_free(&inv);
 		return;
 	}
 	members_commit(&np, &inv, true, hd->h_have_plan ?
@@ -599,7 +633,7 @@ members_settle_start(void)
 		return;
 	}
 	log_info("%zu of %u expected nodes connected; planning in %llu ms",
-	    hd->h_nconnected, hd->h_conf->expected_nodes,
+	    members_usable(), hd->h_conf->expected_nodes,
 	    (unsigned long long)ms);
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
@@ -611,7 +645,7 @@ members_settle_start(void)
 static void
 members_check_quorum(void)
 {
-	bool	 enough = hd->h_nconnected >= hd->h_conf->expected_nodes;
+	bool	 enough = members_usable() >= hd->h_conf->expected_nodes;
 
 	switch (hd->h_state) {
 	case HEAD_WAITING:
@@ -625,7 +659,7 @@ members_check_quorum(void)
 			hd->h_state = hd->h_have_plan ? HEAD_REVOKED :
 			    HEAD_WAITING;
 			log_info("%zu of %u expected nodes connected; waiting",
-			    hd->h_nconnected, hd->h_conf->expected_nodes);
+			    members_usable(), hd->h_conf->expected_nodes);
 		}
 		break;
 	case HEAD_ACTIVE:
@@ -638,7 +672,7 @@ members_settle_expired(void)
 {
 	if (hd->h_state != HEAD_SETTLING)
 		return;
-	if (hd->h_nconnected < hd->h_conf->expected_nodes) {
+	if (members_usable() < hd->h_conf->expected_nodes) {
 		hd->h_state = hd->h_have_plan ? HEAD_REVOKED : HEAD_WAITING;
 		return;
 	}
@@ -740,9 +774,9 @@ members_try_spare(struct head_node *lostn, const struct plan_node *lost,
 	}
 
 	/* Each new plan node must be an old one at the same stages, or the
-	 * one spare at the lost node's stages; equal counts then make it a
-	 * bijection. The lookups go through the node table, so the check is
-	 * O(n). */
+	 * one spare at the lost node's stages. Equal node counts then make
+	 * the mapping one to one. The lookups go through the node table, so
+	 * the check is O(n). */
 	*chosen = NULL;
 	moved = np->nnodes != hd->h_plan.nnodes ? lost->id : NULL;
 	for (j = 0; moved == NULL && j < np->nnodes; j++) {
@@ -784,9 +818,9 @@ members_lost_assigned(struct head_node *n, const char *reason)
 	size_t			  ncand, i;
 	char			  why[PPC_ERRLEN];
 
-	/* First the planner's own choice, which follows the policy order
-	 * (pins, driver, workers, address); then each fitting spare by the
-	 * order the plan or its join gave it. */
+	/* The planner's own choice comes first, because it follows the
+	 * policy order (pins, driver, workers, address). Then each fitting
+	 * spare is hinted in the order that the plan or its join gave it. */
 	cand = members_spare_candidates(lost, &ncand);
 	for (i = 0; ncand > 0 && i <= ncand && i <= MEMBERS_TAKEOVER_TRIES;
 	    i++) {
@@ -829,6 +863,11 @@ members_greet(struct head_node *n, bool changed, const Ppcoord__Hello *h)
 			    "generation %llu", n->n_inv.id,
 			    (unsigned long long)hd->h_generation);
 			members_send_assignment(n);
+			return;
+		}
+		if (n->n_unusable) {
+			members_lost_assigned(n, "its new inventory can hold "
+			    "no stage");
 			return;
 		}
 		log_info("node %s: inventory changed; re-planning",
@@ -916,6 +955,9 @@ members_attach(struct head_node *n, struct head_conn *c,
 		log_info("node %s: the new connection from %s replaces the one "
 		    "from %s", n->n_inv.id, c->c_peer, old->c_peer);
 		old->c_node = NULL;
+		if (n->n_unusable)
+			hd->h_nunusable--;
+		n->n_unusable = false;
 		n->n_conn = NULL;
 		hd->h_nconnected--;
 		conn_close(old, "replaced by a newer connection");
@@ -937,6 +979,7 @@ members_attach(struct head_node *n, struct head_conn *c,
 	n->n_lost_at_ms = 0;
 	hd->h_nconnected++;
 	conn_joined(c);
+	node_set_usable(n);
 	return changed;
 }
 
@@ -1029,6 +1072,9 @@ members_disconnected(struct head_node *n, const char *reason,
 
 	node_addr_unindex(n);
 	hd->h_nconnected--;
+	if (n->n_unusable)
+		hd->h_nunusable--;
+	n->n_unusable = false;
 	hd->h_metrics.leaves++;
 
 	if (hd->h_shutting_down)
@@ -1089,6 +1135,10 @@ members_sweep(uint64_t now)
 void
 members_reload(void)
 {
+	struct head_node	*n;
+
+	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
+		node_set_usable(n);
 	if (hd->h_state == HEAD_ACTIVE) {
 		members_replan("configuration reloaded", NULL);
 		return;
@@ -1154,6 +1204,7 @@ members_init(void)
 	htab_init(&hd->h_byid);
 	htab_init(&hd->h_byaddr);
 	hd->h_nconnected = 0;
+	hd->h_nunusable = 0;
 	hd->h_spare_seq = MEMBERS_LATE_SPARE_SEQ;
 	hd->h_state = HEAD_WAITING;
 	hd->h_generation = 0;
