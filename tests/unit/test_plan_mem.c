@@ -1,6 +1,6 @@
 /*
  * Unit tests for the planner's memory model (lib/plan_mem.c) and memory
- * order (lib/plan_memorder.c), checked against brute force over every
+ * order (lib/plan_memorder.c, lib/plan_memexact.c), checked against brute force over every
  * layer split and every node order of small random cases.
  */
 #include <setjmp.h>
@@ -802,7 +802,7 @@ mo_setup_uniform(struct plan_config *cfg, struct model_sizes *ms,
 	cfg->sizes = ms;
 }
 
-/* Nodes of 2 and 1 stages take the local search over whole orders. */
+/* Nodes of 2 and 1 stages with a spare: the smallest node is left out. */
 static void
 test_memory_order_mixed_stage_counts(void **state)
 {
@@ -1003,6 +1003,406 @@ test_random_memory_plans(void **state)
 	assert_true(compared > 200);
 }
 
+/* A node of 3 stages beats a node of 1 when only one node is used. */
+static void
+test_memory_order_picks_multi_stage_node(void **state)
+{
+	static const struct fx_node nodes[] = {
+		{ "node10", "10.0.0.19", 4, 85899345920ULL },
+		{ "gpu-g", "10.10.0.1", 12, 50000000000ULL },
+		{ "a100-2", "10.0.0.1", 4, 85520809984ULL },
+	};
+	static const enum plan_partition parts[] = { PLAN_PARTITION_EVEN,
+	    PLAN_PARTITION_MEMORY };
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[39];
+	char		 err[PPC_ERRLEN];
+	size_t		 i, k;
+
+	for (i = 0; i < 39; i++)
+		w[i] = 6 * FX_GIB;
+	fx_sizes(&ms, 39, w, 2 * FX_GIB, 2 * FX_GIB, 131072);
+	fx_inv(&inv, nodes, 3);
+	for (k = 0; k < 2; k++) {
+		plan_config_init(&cfg);
+		cfg.layers = 39;
+		cfg.sizes = &ms;
+		cfg.tp_size = 4;
+		cfg.expected_nodes = 1;
+		cfg.order = PLAN_ORDER_MEMORY;
+		cfg.partition = parts[k];
+		if (plan_compute(&cfg, &inv, NULL, 0, &p, err,
+		    sizeof(err)) != 0)
+			fail_msg("%s", err);
+		assert_int_equal(p.nnodes, 1);
+		assert_string_equal(p.nodes[0].id, "gpu-g");
+		assert_int_equal(p.num_stages, 3);
+		assert_int_equal(p.kv_tokens, 52704);
+		assert_int_equal(p.nspares, 2);
+		plan_free(&p);
+	}
+	fx_inv_free(&inv);
+}
+
+/* Without spares or pins, the order of mixed stage counts is searched. */
+static void
+test_memory_order_mixed_without_spares(void **state)
+{
+	static const struct fx_node nodes[] = {
+		{ "node9", "192.168.0.3", 4, 42949672960ULL },
+		{ "gpu-b", "10.0.0.100", 8, 50000000000ULL },
+		{ "gpu-a", "10.0.0.90", 4, 85520809984ULL },
+		{ "gpu-h", "10.0.0.11", 4, 85520809984ULL },
+	};
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p, q;
+	uint64_t	 w[11];
+	char		 err[PPC_ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < 11; i++)
+		w[i] = 6847873664ULL;
+	fx_sizes(&ms, 11, w, 51359698664ULL, 10271867803ULL, 84992);
+	fx_inv(&inv, nodes, 4);
+	inv.nodes[1].gpus[4].memory_total = 49934791679ULL;
+	plan_config_init(&cfg);
+	cfg.layers = 11;
+	cfg.sizes = &ms;
+	cfg.tp_size = 4;
+	cfg.expected_nodes = 4;
+	cfg.gpu_memory_utilization = 0.85;
+	cfg.min_kv_tokens = 3;
+	if (plan_compute(&cfg, &inv, NULL, 0, &q, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(q.kv_tokens, 568444);
+
+	cfg.order = PLAN_ORDER_MEMORY;
+	if (plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(p.kv_tokens, 692808);
+	assert_int_equal(p.nnodes, 4);
+	assert_null(strstr(p.nodes[0].reason, "kept the vllm order"));
+	assert_string_equal(p.nodes[3].id, "node9");
+	plan_free(&p);
+	plan_free(&q);
+	fx_inv_free(&inv);
+}
+
+/* A pin that splits the free stages still leaves a layout to find. */
+static void
+test_memory_order_layout_around_pin(void **state)
+{
+	static const struct fx_node nodes[] = {
+		{ "p", "10.0.0.1", 4, 80 * FX_GIB },
+		{ "d", "10.0.0.2", 4, 80 * FX_GIB },
+		{ "s", "10.0.0.3", 2, 80 * FX_GIB },
+	};
+	static const struct plan_pin pin = { "p", 2 };
+	static const char *const want[] = { "d", "d", "p", "p", "s" };
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[10];
+	char		 err[PPC_ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < 10; i++)
+		w[i] = 4 * FX_GIB;
+	fx_sizes(&ms, 10, w, 2 * FX_GIB, 2 * FX_GIB, 131072);
+	fx_inv(&inv, nodes, 3);
+	plan_config_init(&cfg);
+	cfg.layers = 10;
+	cfg.sizes = &ms;
+	cfg.tp_size = 2;
+	cfg.expected_nodes = 3;
+	cfg.pins = &pin;
+	cfg.npins = 1;
+
+	/* The vllm order places s first, and then d fits nowhere. */
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "no 2 consecutive stages are free"));
+
+	cfg.order = PLAN_ORDER_MEMORY;
+	if (plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(p.num_stages, 5);
+	for (i = 0; i < 5; i++)
+		assert_string_equal(p.nodes[p.stages[i].node].id, want[i]);
+	assert_true(p.nodes[1].pinned);
+	plan_free(&p);
+	fx_inv_free(&inv);
+}
+
+/* A random case of nodes with 1 to 3 stages, pins and spares. */
+struct mx_case {
+	struct bf_case	 bf;
+	uint32_t	 cnt[BF_NODES_MAX];
+	int		 pin[BF_NODES_MAX];	/* pinned first stage or -1 */
+	uint32_t	 want;
+	enum plan_partition part;
+	uint32_t	 manual[BF_STAGES_MAX];
+	uint32_t	 nmanual;
+};
+
+#define MX_NONE		((__int128)INT64_MIN - 1)
+
+/* The tokens of one layout under the case's partition, or MX_NONE. */
+static __int128
+mx_layout_kv(const struct mx_case *c, uint32_t S, const int *owner)
+{
+	uint64_t	 mem[BF_STAGES_MAX];
+	uint32_t	 split[BF_STAGES_MAX], s;
+
+	for (s = 0; s < S; s++)
+		mem[s] = c->bf.memory[owner[s]];
+	if (c->part == PLAN_PARTITION_MEMORY)
+		return bf_best_split(&c->bf, mem, S, split, 0, c->bf.layers);
+	if (c->part == PLAN_PARTITION_MANUAL) {
+		if (c->nmanual != S)
+			return MX_NONE;
+		return bf_split_kv(&c->bf, mem, S, c->manual);
+	}
+	plan_even_partition(c->bf.layers, S, split);
+	return bf_split_kv(&c->bf, mem, S, split);
+}
+
+/* Fills the free stages with the candidates in every order. */
+static __int128
+mx_fill(const struct mx_case *c, uint32_t S, int *owner, const int *cand,
+    size_t ncand, bool *taken)
+{
+	__int128	 best = MX_NONE, kv;
+	uint32_t	 p, s, k;
+	size_t		 i;
+
+	for (p = 0; p < S && owner[p] >= 0; p++)
+		;
+	if (p == S)
+		return mx_layout_kv(c, S, owner);
+	for (i = 0; i < ncand; i++) {
+		k = c->cnt[cand[i]];
+		if (taken[i] || p + k > S)
+			continue;
+		for (s = p; s < p + k && owner[s] < 0; s++)
+			;
+		if (s < p + k)
+			continue;
+		taken[i] = true;
+		for (s = p; s < p + k; s++)
+			owner[s] = cand[i];
+		if ((kv = mx_fill(c, S, owner, cand, ncand, taken)) > best)
+			best = kv;
+		for (s = p; s < p + k; s++)
+			owner[s] = -1;
+		taken[i] = false;
+	}
+	return best;
+}
+
+/* Every subset of the required size and every layout: the best tokens. */
+static __int128
+mx_best(const struct mx_case *c)
+{
+	int		 owner[BF_STAGES_MAX], cand[BF_NODES_MAX];
+	bool		 taken[BF_NODES_MAX];
+	__int128	 best = MX_NONE, kv;
+	uint32_t	 S, fixed = 0, npins = 0, s;
+	size_t		 i, ncand, mask, n = c->bf.nnodes;
+	bool		 ok;
+
+	for (i = 0; i < n; i++)
+		if (c->pin[i] >= 0) {
+			fixed += c->cnt[i];
+			npins++;
+		}
+	for (mask = 0; mask < ((size_t)1 << n); mask++) {
+		S = fixed;
+		ncand = 0;
+		ok = true;
+		for (i = 0; i < n; i++) {
+			if (!(mask & ((size_t)1 << i)))
+				continue;
+			ok &= c->pin[i] < 0;
+			cand[ncand++] = (int)i;
+			S += c->cnt[i];
+		}
+		if (!ok || ncand + npins != c->want || S > c->bf.layers)
+			continue;
+		for (s = 0; s < S; s++)
+			owner[s] = -1;
+		for (i = 0; i < n && ok; i++) {
+			if (c->pin[i] < 0)
+				continue;
+			if ((uint32_t)c->pin[i] + c->cnt[i] > S) {
+				ok = false;
+				break;
+			}
+			for (s = (uint32_t)c->pin[i];
+			    s < (uint32_t)c->pin[i] + c->cnt[i]; s++) {
+				ok &= owner[s] < 0;
+				owner[s] = (int)i;
+			}
+		}
+		if (!ok)
+			continue;
+		memset(taken, 0, sizeof(taken));
+		if ((kv = mx_fill(c, S, owner, cand, ncand, taken)) > best)
+			best = kv;
+	}
+	return best;
+}
+
+/* Draws a case: stage counts, pins, spares, a manual split. */
+static void
+mx_random(struct mx_case *c, uint64_t *seed, enum plan_partition part)
+{
+	size_t		 n = (size_t)fx_range(seed, 2, 5), i, j;
+	uint32_t	 npins, total = 0, left, s;
+
+	memset(c, 0, sizeof(*c));
+	/* At most BF_STAGES_MAX stages in all, as the brute force holds. */
+	for (i = 0; i < n; i++) {
+		left = BF_STAGES_MAX - total - (uint32_t)(n - 1 - i);
+		c->cnt[i] = (uint32_t)fx_range(seed, 1, left < 3 ? left : 3);
+		c->pin[i] = -1;
+		total += c->cnt[i];
+	}
+	c->want = (uint32_t)fx_range(seed, 1, n);
+	/* Memory sized for about the stages that want nodes have. */
+	s = (uint32_t)(total * c->want / n);
+	bf_random(&c->bf, seed, 9, n, s > 0 ? s : 1);
+	c->part = part;
+	npins = (uint32_t)fx_range(seed, 0, 2);
+	for (j = 0; j < npins && j < c->want; j++) {
+		i = (size_t)fx_range(seed, 0, n - 1);
+		c->pin[i] = (int)fx_range(seed, 0, 3);
+	}
+	/* A manual split for the stage count of the first `want` nodes. */
+	for (i = 0; i < c->want; i++)
+		c->nmanual += c->cnt[i];
+	if (c->nmanual > c->bf.layers)
+		c->nmanual = c->bf.layers;
+	left = c->bf.layers;
+	for (s = 0; s + 1 < c->nmanual; s++) {
+		c->manual[s] = (uint32_t)fx_range(seed, 1,
+		    left - (c->nmanual - 1 - s));
+		left -= c->manual[s];
+	}
+	c->manual[c->nmanual - 1] = left;
+}
+
+/* Nodes "n<i>" at 10.0.0.<i> with the case's worker counts. */
+static void
+mx_inventory(const struct mx_case *c, struct inv *inv)
+{
+	static const char *const names[] = { "n0", "n1", "n2", "n3", "n4",
+	    "n5" };
+	static const char *const addrs[] = { "10.0.0.0", "10.0.0.1",
+	    "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5" };
+	struct fx_node	 nodes[BF_NODES_MAX];
+	size_t		 i;
+
+	for (i = 0; i < c->bf.nnodes; i++) {
+		nodes[i].id = names[i];
+		nodes[i].address = addrs[i];
+		nodes[i].workers = c->bf.tp * c->cnt[i];
+		nodes[i].memory = c->bf.memory[i];
+	}
+	fx_inv(inv, nodes, c->bf.nnodes);
+}
+
+/*
+ * Memory order on small clusters of nodes with 1 to 3 stages, pins and
+ * spares, against every subset and layout.
+ */
+static void
+mx_memory_order(enum plan_partition part, uint64_t seed, int ncases)
+{
+	struct mx_case	 c;
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct plan_pin	 pins[BF_NODES_MAX];
+	struct inv	 inv;
+	struct plan	 p;
+	uint64_t	 w[BF_LAYERS_MAX];
+	__int128	 best;
+	char		 err[PPC_ERRLEN];
+	size_t		 i, k, npins;
+	int		 n, rc, feasible = 0;
+
+	for (n = 0; n < ncases; n++) {
+		mx_random(&c, &seed, part);
+		bf_config(&c.bf, &cfg, &ms, w);
+		cfg.partition = part;
+		cfg.order = PLAN_ORDER_MEMORY;
+		cfg.expected_nodes = c.want;
+		cfg.layer_partition = c.manual;
+		cfg.nlayer_partition = c.nmanual;
+		npins = 0;
+		for (i = 0; i < c.bf.nnodes; i++) {
+			if (c.pin[i] < 0)
+				continue;
+			snprintf(pins[npins].node, sizeof(pins[0].node), "n%zu",
+			    i);
+			pins[npins++].stage = (uint32_t)c.pin[i];
+		}
+		cfg.pins = pins;
+		cfg.npins = npins;
+		mx_inventory(&c, &inv);
+		best = mx_best(&c);
+		rc = plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err));
+		if (best == MX_NONE || best < (__int128)c.bf.min_kv) {
+			if (rc != PLAN_EINFEASIBLE)
+				fail_msg("case %d: plan_compute returned %d, "
+				    "expected no plan", n, rc);
+			fx_inv_free(&inv);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("case %d: %s", n, err);
+		if (p.kv_tokens != (int64_t)best)
+			fail_msg("case %d: memory order gives %lld tokens, "
+			    "the best layout %lld", n,
+			    (long long)p.kv_tokens, (long long)best);
+		assert_int_equal(p.nnodes, c.want);
+		for (k = 0; k < p.nnodes; k++) {
+			i = p.nodes[k].inv_index;
+			if (c.pin[i] >= 0)
+				assert_int_equal(p.nodes[k].first_stage,
+				    c.pin[i]);
+		}
+		feasible++;
+		plan_free(&p);
+		fx_inv_free(&inv);
+	}
+	assert_true(feasible > ncases / 5);
+}
+
+static void
+test_memory_order_mixed_memory_brute_force(void **state)
+{
+	mx_memory_order(PLAN_PARTITION_MEMORY, 0x5eed0001ULL, 2000);
+}
+
+static void
+test_memory_order_mixed_even_brute_force(void **state)
+{
+	mx_memory_order(PLAN_PARTITION_EVEN, 0x5eed0002ULL, 2000);
+}
+
+static void
+test_memory_order_mixed_manual_brute_force(void **state)
+{
+	mx_memory_order(PLAN_PARTITION_MANUAL, 0x5eed0003ULL, 2000);
+}
+
 int
 main(void)
 {
@@ -1022,6 +1422,12 @@ main(void)
 		cmocka_unit_test(test_memory_order_keeps_pins_and_hints),
 		cmocka_unit_test(test_memory_order_tie_keeps_vllm),
 		cmocka_unit_test(test_random_memory_plans),
+		cmocka_unit_test(test_memory_order_picks_multi_stage_node),
+		cmocka_unit_test(test_memory_order_mixed_without_spares),
+		cmocka_unit_test(test_memory_order_layout_around_pin),
+		cmocka_unit_test(test_memory_order_mixed_memory_brute_force),
+		cmocka_unit_test(test_memory_order_mixed_even_brute_force),
+		cmocka_unit_test(test_memory_order_mixed_manual_brute_force),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
