@@ -59,10 +59,11 @@ int	model_from_hf_config_text(struct model_sizes *m, const char *text,
  * `dir`, in name order (tensor data is never read). `layers` is
  * num_hidden_layers: tensors of layers at or past it, such as
  * multi-token-prediction layers, are left out. A layer without tensors or
- * a missing embedding is an error (a shard is missing). Without an
- * lm_head tensor (tied embeddings) the head counts the embedding table
- * once more, because vLLM's last pipeline stage allocates it. KV bytes
- * per token are not in the weights; the caller sets them.
+ * a missing embedding is an error (a shard is missing). The head is the
+ * sum of the lm_head.* and model.norm.* tensors, so without an lm_head
+ * tensor (tied embeddings) it leaves out the embedding table that vLLM
+ * also allocates on the last stage. KV bytes per token are not in the
+ * weights; the caller sets them.
  */
 int	model_from_safetensors_dir(struct model_sizes *m, const char *dir,
 	    uint32_t layers, char *err, size_t errlen);

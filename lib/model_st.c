@@ -443,12 +443,14 @@ check_totals(struct model_sizes *m, const char *dir, char *err,
 		    "*.safetensors file missing?", dir);
 		return -1;
 	}
-	/* Tied embeddings: the checkpoint has no lm_head, but vLLM's
-	 * LlamaModel creates the embedding table on the last pipeline stage
-	 * too, so count it there. */
-	if (!m->have_lm_head && m->head_bytes <= UINT64_MAX -
-	    m->embedding_bytes)
-		m->head_bytes += m->embedding_bytes;
+	/*
+	 * H is exactly the lm_head.* and model.norm.* tensors, also when
+	 * there is no lm_head (tied embeddings).
+	 * NOTE: vLLM's LlamaModel (model_executor/models/llama.py, v0.8)
+	 * with tied embeddings also creates the embedding table on the last
+	 * pipeline stage, which H then leaves out; operators of such models
+	 * should set model.head_bytes explicitly.
+	 */
 	return 0;
 }
 
