@@ -137,11 +137,12 @@ int	plan_copy(struct plan *dst, const struct plan *src);
  * message that names the nodes, stages or numbers involved; or
  * PLAN_ENOMEM.
  *
- * Order "memory" is exact when the nodes other than pinned and hinted ones
- * have the same number of stages and the partition is even or manual.
- * It is also exact under the memory partition with at most 12 such nodes.
- * Other cases use a heuristic. The result is never worse than the vllm
- * order, which is kept on a tie.
+ * Order "memory" searches every subset and layout of the unpinned nodes
+ * when there are at most 12, under every partition policy. With more, it
+ * is exact when the nodes other than pinned and hinted ones have the same
+ * number of stages and the partition is even or manual, and other cases
+ * use a heuristic. The result is never worse than the vllm order, which
+ * is kept on a tie.
  */
 int	plan_compute(const struct plan_config *cfg, const struct inv *inv,
 	    const struct plan_hint *hints, size_t nhints, struct plan *out,

@@ -531,20 +531,34 @@ lay_mem_walk(struct lay *l, size_t full, plan_i128 tokens)
 	}
 }
 
-/* An upper bound on the memory split's tokens at S. */
+/*
+ * An upper bound on the memory split's tokens at S: the free stages get
+ * the budgets of the open nodes, largest first, each node as many times
+ * as it has stages. No layout has a larger k-th largest stage budget.
+ */
 static plan_i128
 lay_mem_bound(struct lay *l)
 {
-	int64_t		 top = INT64_MIN;
-	size_t		 j;
-	uint32_t	 f;
+	int64_t		 top;
+	size_t		 j, pick, taken = 0;
+	uint32_t	 f = 0, k;
 
-	for (j = 0; j < l->npool; j++)
-		if ((l->open & ((size_t)1 << j)) &&
-		    l->c->budget[l->pool[j]] > top)
-			top = l->c->budget[l->pool[j]];
-	for (f = 0; f < l->nfree; f++)
-		l->budget[l->freepos[f]] = top;
+	while (f < l->nfree) {
+		top = INT64_MIN;
+		pick = SIZE_MAX;
+		for (j = 0; j < l->npool; j++)
+			if ((l->open & ~taken & ((size_t)1 << j)) &&
+			    l->c->budget[l->pool[j]] > top) {
+				top = l->c->budget[l->pool[j]];
+				pick = j;
+			}
+		if (pick == SIZE_MAX)
+			break;
+		taken |= (size_t)1 << pick;
+		for (k = 0; k < l->c->count[l->pool[pick]] && f < l->nfree;
+		    k++)
+			l->budget[l->freepos[f++]] = top;
+	}
 	return plan_mem_tokens_max(&l->c->mem, l->S, l->budget);
 }
 
@@ -630,48 +644,79 @@ lay_mem_probe(struct lay *l, plan_i128 tokens)
 	return rc;
 }
 
+/* A stage count with the upper bound of its tokens. */
+struct lay_total {
+	uint32_t	 S;
+	plan_i128	 bound;
+};
+
+static int
+lay_cmp_bound(const void *a, const void *b)
+{
+	const struct lay_total *x = a, *y = b;
+
+	if (x->bound != y->bound)
+		return x->bound > y->bound ? -1 : 1;
+	return x->S < y->S ? -1 : x->S > y->S;
+}
+
 /*
- * The memory split: for each S, raise the best T found so far while some
- * layout reaches it. Returns 1 with the layout, 0 when no layout holds
- * T = 0 (the caller then takes any layout), or an error.
+ * The memory split: for each S, largest upper bound first, raise the best
+ * T found so far while some layout reaches it. Returns 1 with the layout,
+ * 0 when no layout holds T = 0 (the caller then takes any layout), or an
+ * error.
  */
 static int
 lay_mem_search(struct lay *l, const uint32_t *tot, size_t ntot)
 {
+	struct lay_total *order;
 	plan_i128	 best = -1, lo, hi, mid;
 	uint32_t	 bestS = 0;
-	size_t		 i, full = 0;
-	int		 rc;
+	size_t		 i, n = 0, full = 0;
+	int		 rc = 0;
 
+	if ((order = calloc(ntot > 0 ? ntot : 1, sizeof(*order))) == NULL)
+		return PLAN_ENOMEM;
 	for (i = 0; i < ntot; i++) {
 		if (!lay_stages(l, tot[i]))
 			continue;
-		if ((hi = lay_mem_bound(l)) <= best)
-			continue;
+		order[n].S = tot[i];
+		order[n++].bound = lay_mem_bound(l);
+	}
+	qsort(order, n, sizeof(*order), lay_cmp_bound);
+
+	for (i = 0; i < n && order[i].bound > best; i++) {
+		lay_stages(l, order[i].S);
 		if ((rc = lay_mem_probe(l, best + 1)) < 0)
-			return rc;
+			goto done;
 		if (rc == 0)
 			continue;
 		lo = best + 1;
+		hi = order[i].bound;
 		while (lo < hi) {
 			mid = lo + (hi - lo + 1) / 2;
 			if ((rc = lay_mem_probe(l, mid)) < 0)
-				return rc;
+				goto done;
 			if (rc)
 				lo = mid;
 			else
 				hi = mid - 1;
 		}
 		best = lo;
-		bestS = tot[i];
+		bestS = order[i].S;
 	}
+	rc = 0;
 	if (best < 0)
-		return 0;
+		goto done;
 	lay_stages(l, bestS);
 	if ((rc = lay_mem_run(l, best, &full)) == 1)
 		lay_mem_walk(l, full, best);
 	lay_lists_free(l);
-	return rc == 1 ? 1 : (rc < 0 ? rc : PLAN_ENOMEM);
+	if (rc == 0)
+		rc = PLAN_ENOMEM;
+done:
+	free(order);
+	return rc;
 }
 
 /* Writes the layout, then the fixed nodes, then the rest in vllm order. */

@@ -2,20 +2,24 @@
  * The memory order: which nodes are used and in which order, so that the
  * configured layer split gets the most KV cache tokens. Pinned nodes and
  * hinted nodes that keep their stages stay where they are; the other used
- * nodes ("candidates") fill the remaining stage slots.
+ * nodes ("candidates") fill the remaining stages.
  *
- * When every candidate has the same number of stages, the slots are
- * fixed stage ranges and the search is over which candidate takes which
- * slot:
- * - even and manual split: the split does not depend on the order. A node
- *   fits a slot at T tokens exactly when its budget reaches the slot's
- *   need, so giving the largest budgets to the neediest slots is optimal
- *   (binary search on T). Exact for any cluster size.
- * - memory split, at most PLAN_EXACT_NODES candidates: dynamic programming
- *   over subsets of candidates, in plan_memexact.c. Exact.
- * - memory split, more candidates: a heuristic (see mo_heuristic).
- * Otherwise a bounded local search over whole node orders is used.
- * plan_compute keeps the vllm order when it is at least as good.
+ * - At most PLAN_EXACT_NODES unpinned nodes: every subset and layout, by
+ *   dynamic programming over subsets in plan_memexact.c. Exact for every
+ *   partition, stage counts, pins and spares. Equal stage counts under
+ *   the even or manual split take the slot assignment below instead,
+ *   which is exact too.
+ * - More nodes, every candidate with the same stage count: the slots are
+ *   fixed stage ranges, and the search is over which candidate takes
+ *   which slot. Under the even and manual split a node fits a slot at T
+ *   tokens exactly when its budget reaches the slot's need, so giving the
+ *   largest budgets to the neediest slots is optimal (binary search on
+ *   T), for any cluster size. Under the memory split, a heuristic (see
+ *   mo_heuristic).
+ * - More nodes of unequal stage counts: a local search over whole node
+ *   orders, each built by plan_build (see mo_generic).
+ * plan_compute keeps the vllm order when it is at least as good, so no
+ * heuristic result is worse than the vllm order.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -166,6 +166,51 @@ main(int argc, char *argv[])
 		if (bench_one(&cfg, &inv, runs, label) != 0)
 			return 1;
 	}
+	/* The exact search with 1 or 2 stages per node and 6 spares, which
+	 * searches every stage count from 6 to 12 that a choice gives. */
+	for (i = 0; i < 12; i++)
+		inv.nodes[i].workers = i % 3 == 0 ? 16 : 8;
+	for (q = 0; q < 3; q++) {
+		plan_config_init(&cfg);
+		cfg.layers = BENCH_LAYERS;
+		cfg.sizes = &ms;
+		cfg.tp_size = 8;
+		cfg.expected_nodes = 6;
+		cfg.order = PLAN_ORDER_MEMORY;
+		cfg.partition = parts[q];
+		plan_even_partition(BENCH_LAYERS, 8, manual);
+		cfg.layer_partition = manual;
+		cfg.nlayer_partition = 8;
+		snprintf(label, sizeof(label), "memory/%s, 12 mixed nodes",
+		    plan_partition_name(parts[q]));
+		if (bench_one(&cfg, &inv, runs, label) != 0)
+			return 1;
+	}
+	fx_inv_free(&inv);
+
+	/* The heuristic for unequal stage counts past the exact search. */
+	fx_inv_uniform(&inv, BENCH_NODES, 8, 0);
+	for (i = 0; i < BENCH_NODES; i++) {
+		fx_set_memory(&inv, i,
+		    gpu_gib[fx_range(&seed, 0, 4)] * FX_GIB);
+		inv.nodes[i].workers = i % 3 == 0 ? 16 : 8;
+	}
+	for (o = 0; o < 3; o += 2) {
+		for (q = 0; q < 3; q += 2) {
+			plan_config_init(&cfg);
+			cfg.layers = BENCH_LAYERS;
+			cfg.sizes = &ms;
+			cfg.tp_size = 8;
+			cfg.expected_nodes = 400;
+			cfg.order = orders[o];
+			cfg.partition = parts[q];
+			snprintf(label, sizeof(label), "%s/%s, mixed, 400 used",
+			    plan_order_name(orders[o]),
+			    plan_partition_name(parts[q]));
+			if (bench_one(&cfg, &inv, runs, label) != 0)
+				return 1;
+		}
+	}
 	fx_inv_free(&inv);
 	free(w);
 	return 0;

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the planner's memory model (lib/plan_mem.c) and memory
- * order (lib/plan_memorder.c, lib/plan_memexact.c), checked against brute force over every
- * layer split and every node order of small random cases.
+ * order (lib/plan_memorder.c, lib/plan_memexact.c), checked against
+ * brute force over every layer split and every node order of small
+ * random cases.
  */
 #include <setjmp.h>
 #include <stdarg.h>
