@@ -218,6 +218,11 @@ int	state_load(char *err, size_t errlen);
 void	state_config_digest(const struct plan_config *cfg, char *hex,
 	    size_t len);
 
+/* head_state_text.c */
+char	*state_text(const struct plan *p, const struct inv *inv, int version,
+	    const char *cluster, uint64_t generation, const char *state,
+	    const char *digest, size_t *len);
+
 /* head_status.c */
 char	*status_json(void);
 char	*status_plan_json(void);

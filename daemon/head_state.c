@@ -97,39 +97,58 @@ state_config_digest(const struct plan_config *cfg, char *hex, size_t len)
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
 }
 
-/* Writes the current plan to head.state_file atomically. */
-int
-state_save(char *err, size_t errlen)
+/* The state file text built with jansson: for what state_text leaves
+ * out (plans with the memory model, strings that are not UTF-8). */
+static char *
+state_text_jansson(const char *digest, const char *state, size_t *len,
+    char *err, size_t errlen)
 {
 	struct head_conf	*conf = hd->h_conf;
 	json_t			*o, *plan, *inv;
-	char			 digest[2 * EVP_MAX_MD_SIZE + 1], *text;
-	struct timespec		 t0, t1;
-	size_t			 len;
-	int			 rc;
+	char			*text;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	plan = plan_to_jansson(&hd->h_plan, &conf->plan);
 	inv = inv_to_jansson(&hd->h_plan_inv);
-	state_config_digest(&conf->plan, digest, sizeof(digest));
 	o = json_pack("{s:i, s:s, s:I, s:s, s:o*, s:o*, s:s}",
 	    "version", STATE_VERSION, "cluster", conf->cluster_name,
 	    "generation", (json_int_t)hd->h_generation,
-	    "state", hd->h_state == HEAD_REVOKED ? "revoked" : "active",
-	    "plan", plan, "inventory", inv, "config_digest", digest);
+	    "state", state, "plan", plan, "inventory", inv,
+	    "config_digest", digest);
 	if (o == NULL || plan == NULL || inv == NULL) {
 		json_decref(o);
 		snprintf(err, errlen, "out of memory for the state of "
 		    "generation %llu", (unsigned long long)hd->h_generation);
-		return -1;
+		return NULL;
 	}
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text == NULL) {
 		snprintf(err, errlen, "out of memory for the state file text");
-		return -1;
+		return NULL;
 	}
-	len = strlen(text);
+	*len = strlen(text);
+	return text;
+}
+
+/* Writes the current plan to head.state_file atomically. */
+int
+state_save(char *err, size_t errlen)
+{
+	struct head_conf	*conf = hd->h_conf;
+	const char		*state;
+	char			 digest[2 * EVP_MAX_MD_SIZE + 1], *text;
+	struct timespec		 t0, t1;
+	size_t			 len = 0;
+	int			 rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	state_config_digest(&conf->plan, digest, sizeof(digest));
+	state = hd->h_state == HEAD_REVOKED ? "revoked" : "active";
+	text = state_text(&hd->h_plan, &hd->h_plan_inv, STATE_VERSION,
+	    conf->cluster_name, hd->h_generation, state, digest, &len);
+	if (text == NULL && (text = state_text_jansson(digest, state, &len,
+	    err, errlen)) == NULL)
+		return -1;
 	rc = util_write_file_atomic(conf->state_file, text, len, 0600, err,
 	    errlen);
 	free(text);

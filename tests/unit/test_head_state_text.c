@@ -1,0 +1,210 @@
+/*
+ * The state file text written without jansson must be equal, as JSON
+ * values, to the document built from plan_to_jansson and inv_to_jansson,
+ * and must fall back (return NULL) where it cannot be.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../daemon/head_state_text.c"
+
+/* Makes an inventory of n nodes with `workers` GPUs of 80 GiB each. */
+static void
+make_inv(struct inv *inv, size_t n, uint32_t workers)
+{
+	struct inv_node	 node;
+	struct inv_gpu	*gpus;
+	size_t		 i;
+	uint32_t	 g;
+
+	inv_init(inv);
+	gpus = calloc(workers, sizeof(*gpus));
+	assert_non_null(gpus);
+	for (g = 0; g < workers; g++) {
+		gpus[g].index = g;
+		snprintf(gpus[g].name, sizeof(gpus[g].name),
+		    "Test GPU \"%u\" \xc3\xa9", g);
+		snprintf(gpus[g].uuid, sizeof(gpus[g].uuid), "GPU-%u", g);
+		gpus[g].memory_total = 80ULL << 30;
+		gpus[g].memory_free = (80ULL << 30) - g;
+	}
+	for (i = 0; i < n; i++) {
+		memset(&node, 0, sizeof(node));
+		snprintf(node.id, sizeof(node.id), "node-%05zu", i);
+		snprintf(node.address, sizeof(node.address), "10.%zu.%zu.%zu",
+		    i / 65536, (i / 256) % 256, i % 256);
+		node.workers = workers;
+		node.ngpus = workers;
+		node.gpus = gpus;
+		assert_int_equal(inv_add(inv, &node), 0);
+	}
+	free(gpus);
+}
+
+/* Plans `expected` of `nodes` nodes; the rest are spares. */
+static void
+make_plan(struct plan *p, struct inv *inv, size_t nodes, size_t expected,
+    uint32_t workers, uint32_t tp, uint32_t layers)
+{
+	struct plan_config	 cfg;
+	char			 err[PPC_ERRLEN];
+
+	plan_config_init(&cfg);
+	cfg.layers = layers;
+	cfg.tp_size = tp;
+	cfg.expected_nodes = (uint32_t)expected;
+	cfg.master_port = 29500;
+	make_inv(inv, nodes, workers);
+	plan_init(p);
+	assert_int_equal(plan_compute(&cfg, inv, NULL, 0, p, err,
+	    sizeof(err)), 0);
+	p->generation = 7;
+}
+
+/* The document state_save built with jansson before state_text. */
+static json_t *
+jansson_doc(const struct plan *p, const struct inv *inv)
+{
+	struct plan_config	 cfg;
+	json_t			*o;
+
+	plan_config_init(&cfg);
+	o = json_pack("{s:i, s:s, s:I, s:s, s:o*, s:o*, s:s}",
+	    "version", 1, "cluster", "test \"cluster\"\n",
+	    "generation", (json_int_t)9, "state", "active",
+	    "plan", plan_to_jansson(p, &cfg), "inventory",
+	    inv_to_jansson(inv), "config_digest", "00ff");
+	assert_non_null(o);
+	return o;
+}
+
+static void
+check_equal(const struct plan *p, const struct inv *inv)
+{
+	json_error_t	 jerr;
+	json_t		*want, *got;
+	char		*text;
+	size_t		 len = 0;
+
+	text = state_text(p, inv, 1, "test \"cluster\"\n", 9, "active",
+	    "00ff", &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	got = json_loads(text, 0, &jerr);
+	if (got == NULL)
+		fail_msg("invalid JSON at %d: %s", jerr.position, jerr.text);
+	want = jansson_doc(p, inv);
+	assert_true(json_equal(want, got));
+	json_decref(want);
+	json_decref(got);
+	free(text);
+}
+
+static void
+state_text_one_node(void **state)
+{
+	struct plan	 p;
+	struct inv	 inv;
+
+	make_plan(&p, &inv, 1, 1, 8, 8, 80);
+	check_equal(&p, &inv);
+	plan_free(&p);
+	inv_free(&inv);
+}
+
+static void
+state_text_spares_and_stages(void **state)
+{
+	struct plan	 p;
+	struct inv	 inv;
+
+	make_plan(&p, &inv, 12, 9, 8, 4, 61);
+	assert_true(p.nspares > 0);
+	check_equal(&p, &inv);
+	plan_free(&p);
+	inv_free(&inv);
+}
+
+static void
+state_text_escapes_reasons(void **state)
+{
+	struct plan	 p;
+	struct inv	 inv;
+
+	make_plan(&p, &inv, 3, 2, 1, 1, 5);
+	snprintf(p.nodes[0].reason, sizeof(p.nodes[0].reason),
+	    "quote \" backslash \\ tab \t newline \n del \x7f \xe2\x82\xac");
+	snprintf(p.spares[0].reason, sizeof(p.spares[0].reason), "\x01\x1f");
+	check_equal(&p, &inv);
+	plan_free(&p);
+	inv_free(&inv);
+}
+
+static void
+state_text_many_nodes(void **state)
+{
+	struct plan	 p;
+	struct inv	 inv;
+
+	make_plan(&p, &inv, 2000, 1999, 1, 1, 1999);
+	check_equal(&p, &inv);
+	plan_free(&p);
+	inv_free(&inv);
+}
+
+static void
+state_text_invalid_utf8(void **state)
+{
+	struct plan	 p;
+	struct inv	 inv;
+	size_t		 len;
+
+	make_plan(&p, &inv, 2, 2, 1, 1, 4);
+	snprintf(p.nodes[1].reason, sizeof(p.nodes[1].reason), "bad \xc3(");
+	assert_null(state_text(&p, &inv, 1, "c", 1, "active", "", &len));
+	snprintf(p.nodes[1].reason, sizeof(p.nodes[1].reason),
+	    "surrogate \xed\xa0\x80");
+	assert_null(state_text(&p, &inv, 1, "c", 1, "active", "", &len));
+	snprintf(p.nodes[1].reason, sizeof(p.nodes[1].reason),
+	    "overlong \xc0\xaf");
+	assert_null(state_text(&p, &inv, 1, "c", 1, "active", "", &len));
+	plan_free(&p);
+	inv_free(&inv);
+}
+
+static void
+state_text_memory_plan_falls_back(void **state)
+{
+	struct plan	 p;
+	struct inv	 inv;
+	size_t		 len;
+
+	make_plan(&p, &inv, 2, 2, 1, 1, 4);
+	p.have_memory = true;
+	assert_null(state_text(&p, &inv, 1, "c", 1, "active", "", &len));
+	plan_free(&p);
+	inv_free(&inv);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(state_text_one_node),
+		cmocka_unit_test(state_text_spares_and_stages),
+		cmocka_unit_test(state_text_escapes_reasons),
+		cmocka_unit_test(state_text_many_nodes),
+		cmocka_unit_test(state_text_invalid_utf8),
+		cmocka_unit_test(state_text_memory_plan_falls_back),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
