@@ -120,7 +120,7 @@ agent_load_conf(const char *path, struct agent_conf *conf, SSL_CTX **ctx,
 
 /*
  * Verifies the agent's own certificate against its ca_file for TLS client
- * use, as the head will. -n treats a failure as an error; a running agent
+ * use, as the head will. -n treats a failure as an error. A running agent
  * only warns, because the head decides and may trust another CA file.
  */
 static int
