@@ -34,6 +34,9 @@ static void	log_vlog(int pri, const char *level, const char *fmt,
 		    va_list ap) __attribute__((format(printf, 3, 0)));
 static void	log_msg(int pri, const char *level, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
+static void	log_vlog_errno(int pri, const char *level, int err,
+		    const char *fmt, va_list ap)
+		    __attribute__((format(printf, 4, 0)));
 static void	log_event_cb(int severity, const char *msg);
 
 void
