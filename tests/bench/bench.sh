@@ -1,18 +1,32 @@
 #!/bin/sh
-# Runs the head load benchmark for each size given and records the results
-# in BENCHMARKS.md (section "Head at scale"), with the machine, command and
-# date. Usage: bench.sh BUILD_DIR SIZE...
+# Runs the head load benchmark for each size given and writes the results
+# as a Markdown table, with the machine, command and date, to
+# build/bench-head.md for BENCHMARKS.md (section "Head at scale").
+# Usage: bench.sh BUILD_DIR SIZE...
+#
+# Each size runs with every agent but one in the plan (one single-GPU
+# stage each, so every Assignment lists all the stages). Sizes above
+# 1,001 also run with a plan of 1,000 nodes and the other agents as
+# spares, about the most stages a model's layer count allows.
 set -eu
 build=$1
 shift
 out=build/bench-head.txt
 : >"$out"
-for n in "$@"; do
-	echo "== $n agents"
+
+run() {
+	echo "== $1 agents, $2 in the plan"
 	# Bounded: the load generator has its own per-phase deadlines; this
 	# outer limit stops it whatever happens.
-	timeout 1200 "$build/loadgen" -n "$n" -H "$build/ppcoord-head" |
-	    tee -a "$out"
+	timeout 1200 "$build/loadgen" -n "$1" -e "$2" \
+	    -H "$build/ppcoord-head" | tee -a "$out"
+}
+
+for n in "$@"; do
+	run "$n" $((n - 1))
+	if [ "$n" -gt 1001 ]; then
+		run "$n" 1000
+	fi
 done
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -23,9 +37,22 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "$(uname -sr), $(openssl version)."
 	echo "Command: \`make bench N=\"$*\"\`."
 	echo
-	echo "| agents | converged s | joins/s | baseline handshakes/s | ratio | RSS KiB/agent | re-plan ms | head CPU s |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-	sed 's/[a-z_]*=//g' "$out" | awk '{printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8}'
+	echo "| agents | plan nodes | converged s | joins/s | baseline handshakes/s (before, after) | ratio | RSS KiB/agent peak (steady) | re-push wall ms | re-push head CPU ms | state file ms (join, loss) | head CPU s for joins |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	awk '{
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			v[kv[1]] = kv[2]
+		}
+		printf "| %s | %s | %s | %s | %s (%s, %s) | %s | %s (%s) | %s | %s | %s, %s | %s |\n",
+		    v["agents"], v["plan_nodes"], v["converged_s"],
+		    v["joins_per_s"], v["baseline_handshakes_per_s"],
+		    v["baseline_before"], v["baseline_after"], v["ratio"],
+		    v["rss_per_agent_kib"], v["rss_steady_per_agent_kib"],
+		    v["replan_ms"], v["replan_cpu_ms"],
+		    v["state_write_join_ms"], v["state_write_ms"],
+		    v["head_cpu_s"]
+	}' "$out"
 	echo
 } >build/bench-head.md
 echo "results: build/bench-head.md (add them to BENCHMARKS.md)"

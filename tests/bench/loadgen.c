@@ -103,6 +103,7 @@ struct bench {
 	EVP_PKEY		**keys;
 	struct sim_agent	*agents;
 	uint32_t		 n;
+	uint32_t		 plan_nodes;	/* expected_nodes; the rest are spares */
 	uint32_t		 window;	/* connections before Welcome, at most */
 	double			 rate;		/* joins per second, 0: as fast as the window allows */
 	uint16_t		 port;
@@ -785,9 +786,10 @@ head_start(struct bench *b, const char *head_bin)
 	lfd = listen_loopback(&b->port);
 	close(lfd);
 
-	/* expected_nodes is one short of the agents, so the last one to join
-	 * is a spare that takes over in the loss phase. Each simulated node
-	 * has one GPU, so the model has one layer per stage. */
+	/* expected_nodes is at least one short of the agents, so the last
+	 * ones to join are spares, and one takes over in the loss phase. Each
+	 * simulated node has one GPU and holds one stage, so the model has
+	 * about one layer per stage. */
 	snprintf(conf, sizeof(conf), "%s/head.conf", workdir);
 	snprintf(log, sizeof(log), "%s/head.log", workdir);
 	snprintf(text, sizeof(text),
@@ -807,8 +809,8 @@ head_start(struct bench *b, const char *head_bin)
 	    "plan = { tp_size = 1; order = \"vllm\"; partition = \"even\"; };\n",
 	    BENCH_ADDR, b->port, workdir, workdir, b->n + 64,
 	    b->window + 64 > 1024 ? b->window + 64 : 1024,
-	    workdir, workdir, workdir, b->n - 1, BENCH_HEARTBEAT_MS,
-	    BENCH_NODE_TIMEOUT_MS, b->n);
+	    workdir, workdir, workdir, b->plan_nodes, BENCH_HEARTBEAT_MS,
+	    BENCH_NODE_TIMEOUT_MS, b->plan_nodes + 1);
 	if (util_write_file_atomic(conf, text, strlen(text), 0644, err,
 	    sizeof(err)) != 0)
 		die("%s", err);
@@ -1094,9 +1096,10 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	for (i = 0; i < b->n; i++)
 		if (b->agents[i].generation > gen)
 			gen = b->agents[i].generation;
-	for (i = b->n / 2; i < b->n && victim == UINT32_MAX; i++)
-		if (b->agents[i].assigned)
-			victim = i;
+	/* An assigned agent from the middle of the plan. */
+	for (i = 0; i < b->n && victim == UINT32_MAX; i++)
+		if (b->agents[(b->n / 2 + i) % b->n].assigned)
+			victim = (b->n / 2 + i) % b->n;
 	if (victim == UINT32_MAX)
 		die("no assigned agent to lose");
 
@@ -1138,9 +1141,11 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: loadgen -n AGENTS [-r JOINS_PER_S] [-w WINDOW] "
-	    "[-b BASELINE_HANDSHAKES] -H HEAD_BINARY\n"
+	    "usage: loadgen -n AGENTS [-e PLAN_NODES] [-r JOINS_PER_S] "
+	    "[-w WINDOW] [-b BASELINE_HANDSHAKES] -H HEAD_BINARY\n"
 	    "  -n  simulated agents (one TLS connection and certificate each)\n"
+	    "  -e  nodes in the plan, the head's expected_nodes; the other\n"
+	    "      agents are spares (default AGENTS - 1)\n"
 	    "  -r  join rate in agents per second; 0 starts them as fast as\n"
 	    "      the window allows (default 0)\n"
 	    "  -w  connections before Welcome at most, which includes the\n"
@@ -1157,7 +1162,8 @@ main(int argc, char *argv[])
 	struct loss_result	 loss;
 	struct timeval		 hb_tick = { 0, 100000 };
 	const char		*head_bin = NULL;
-	double			 baseline, joins, converged_s, cpu0, cpu1;
+	double			 baseline, baseline0, baseline1, joins;
+	double			 converged_s, cpu0, cpu1;
 	double			 persist_join_ms, persist_loss_ms, plan_ms;
 	long			 rss_base, rss_peak, rss_steady;
 	uint64_t		 gen, ack_check_ms;
@@ -1169,9 +1175,11 @@ main(int argc, char *argv[])
 	memset(&b, 0, sizeof(b));
 	b.window = 256;
 	b.hb_interval_ms = BENCH_HEARTBEAT_MS;
-	while ((ch = getopt(argc, argv, "n:r:w:b:H:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:e:r:w:b:H:")) != -1) {
 		switch (ch) {
 		case 'n': b.n = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'e': b.plan_nodes = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		case 'r': b.rate = strtod(optarg, NULL); break;
 		case 'w': b.window = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'b': baseline_n = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -1180,6 +1188,10 @@ main(int argc, char *argv[])
 		}
 	}
 	if (b.n < 3 || b.n > 100000 || b.window == 0 || head_bin == NULL)
+		usage();
+	if (b.plan_nodes == 0)
+		b.plan_nodes = b.n - 1;
+	if (b.plan_nodes >= b.n)
 		usage();
 	if (baseline_n == 0)
 		baseline_n = b.n < 2000 ? b.n : 2000;
@@ -1200,9 +1212,12 @@ main(int argc, char *argv[])
 	bench_make_certs(&b);
 	bench_make_ctx(&b);
 
-	baseline = bench_baseline(&b, baseline_n);
+	/* The baseline runs before and after the head, and the ratio uses
+	 * their mean, so that a neighbour's load on a shared machine shows
+	 * as a gap between the two instead of skewing the ratio unseen. */
+	baseline0 = bench_baseline(&b, baseline_n);
 	fprintf(stderr, "loadgen: baseline %.0f TLS 1.3 handshakes/s over %u "
-	    "connections\n", baseline, baseline_n);
+	    "connections\n", baseline0, baseline_n);
 
 	/* Joins: every agent connects, says Hello, and acks its placement. */
 	pid = head_start(&b, head_bin);
@@ -1241,21 +1256,28 @@ main(int argc, char *argv[])
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	child_pid = 0;
+	event_free(b.hb);
+
+	baseline1 = bench_baseline(&b, baseline_n);
+	fprintf(stderr, "loadgen: baseline after the head %.0f TLS 1.3 "
+	    "handshakes/s\n", baseline1);
+	baseline = (baseline0 + baseline1) / 2;
 
 	fprintf(stderr, "loadgen: head CPU %.2f s for %u joins; acks checked "
 	    "on the head in %llu ms; RSS %ld KiB at start, %ld KiB steady, "
 	    "%ld KiB peak; loss declared %llu ms after the close\n",
 	    cpu1 - cpu0, b.n, (unsigned long long)ack_check_ms, rss_base,
 	    rss_steady, rss_peak, (unsigned long long)loss.close_to_loss_ms);
-	printf("agents=%u converged_s=%.3f joins_per_s=%.0f "
+	printf("agents=%u plan_nodes=%u converged_s=%.3f joins_per_s=%.0f "
 	    "baseline_handshakes_per_s=%.0f ratio=%.2f rss_per_agent_kib=%.1f "
 	    "replan_ms=%llu replan_cpu_ms=%.1f state_write_ms=%.1f "
 	    "head_cpu_s=%.2f rss_steady_per_agent_kib=%.1f plan_ms=%.1f "
-	    "state_write_join_ms=%.1f\n", b.n,
+	    "state_write_join_ms=%.1f baseline_before=%.0f "
+	    "baseline_after=%.0f\n", b.n, b.plan_nodes,
 	    converged_s, joins, baseline, joins / baseline,
 	    (double)(rss_peak - rss_base) / b.n,
 	    (unsigned long long)loss.wall_ms, loss.cpu_ms, persist_loss_ms,
 	    cpu1 - cpu0, (double)(rss_steady - rss_base) / b.n, plan_ms,
-	    persist_join_ms);
+	    persist_join_ms, baseline0, baseline1);
 	return 0;
 }
