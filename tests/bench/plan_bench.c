@@ -2,8 +2,9 @@
  * Times plan_compute for every order and partition policy on an inventory
  * of 1,024 nodes (8 GPUs each, memory_total between 40 and 141 GiB) and a
  * model of 1,000 layers of uneven weight, using 512 and 1,000 of the
- * nodes. Then times the exact memory order, on 12 of those nodes. Run
- * with `make bench-plan`.
+ * nodes. Then times the exact memory order on 12 of those nodes, with 1
+ * stage each and with 1 or 2 stages and 6 spares, and the memory order on
+ * 1,024 nodes of 1 or 2 stages using 400. Run with `make bench-plan`.
  *
  *   plan_bench [RUNS]    RUNS per policy, default 7; prints the median
  *                        and the fastest run in milliseconds.
@@ -181,7 +182,7 @@ main(int argc, char *argv[])
 		plan_even_partition(BENCH_LAYERS, 8, manual);
 		cfg.layer_partition = manual;
 		cfg.nlayer_partition = 8;
-		snprintf(label, sizeof(label), "memory/%s, 12 mixed nodes",
+		snprintf(label, sizeof(label), "memory/%s, 12 mixed",
 		    plan_partition_name(parts[q]));
 		if (bench_one(&cfg, &inv, runs, label) != 0)
 			return 1;
@@ -204,7 +205,7 @@ main(int argc, char *argv[])
 			cfg.expected_nodes = 400;
 			cfg.order = orders[o];
 			cfg.partition = parts[q];
-			snprintf(label, sizeof(label), "%s/%s, mixed, 400 used",
+			snprintf(label, sizeof(label), "%s/%s, mixed",
 			    plan_order_name(orders[o]),
 			    plan_partition_name(parts[q]));
 			if (bench_one(&cfg, &inv, runs, label) != 0)
