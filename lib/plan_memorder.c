@@ -67,6 +67,20 @@ cmp_budget(const void *a, const void *b, void *arg)
 	return c->vrank[x] < c->vrank[y] ? -1 : 1;
 }
 
+/* Largest budget times stage count first, then vllm order. */
+static int
+cmp_node_budget(const void *a, const void *b, void *arg)
+{
+	const struct plan_ctx *c = arg;
+	size_t	 x = *(const size_t *)a, y = *(const size_t *)b;
+	plan_i128 bx = (plan_i128)c->budget[x] * c->count[x];
+	plan_i128 by = (plan_i128)c->budget[y] * c->count[y];
+
+	if (bx != by)
+		return bx > by ? -1 : 1;
+	return c->vrank[x] < c->vrank[y] ? -1 : 1;
+}
+
 static int
 cmp_vrank(const void *a, const void *b, void *arg)
 {
@@ -516,8 +530,9 @@ mo_try(struct plan_ctx *c, const size_t *seq)
 
 /*
  * The local search over whole orders, for nodes of unequal stage counts:
- * the vllm order, the budget order, then swaps of neighbours while they
- * raise the tokens, at most MO_GENERIC_EVALS plans in all.
+ * the vllm order, the order by budget per GPU, the order by budget times
+ * stage count, then swaps of neighbours while they raise the tokens, at
+ * most MO_GENERIC_EVALS plans in all.
  */
 static int
 mo_generic(struct plan_ctx *c, size_t *seq)
@@ -532,6 +547,13 @@ mo_generic(struct plan_ctx *c, size_t *seq)
 	memcpy(alt, c->vllm, c->n * sizeof(*alt));
 	qsort_r(alt, c->n, sizeof(*alt), cmp_budget, c);
 	best = mo_try(c, seq);
+	if ((x = mo_try(c, alt)) > best) {
+		memcpy(seq, alt, c->n * sizeof(*seq));
+		best = x;
+	}
+	/* A node of many stages with smaller GPUs can hold more. */
+	qsort_r(alt, c->n, sizeof(*alt), cmp_node_budget, c);
+	evals++;
 	if ((x = mo_try(c, alt)) > best) {
 		memcpy(seq, alt, c->n * sizeof(*seq));
 		best = x;

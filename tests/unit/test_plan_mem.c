@@ -1048,6 +1048,53 @@ test_memory_order_picks_multi_stage_node(void **state)
 	fx_inv_free(&inv);
 }
 
+/* Past the exact search, 3-stage nodes of smaller GPUs still win. */
+static void
+test_memory_order_heuristic_multi_stage(void **state)
+{
+	struct fx_node	 nodes[16];
+	char		 names[16][2][16];
+	struct plan_config cfg;
+	struct model_sizes ms;
+	struct inv	 inv;
+	struct plan	 p, q;
+	uint64_t	 w[39];
+	char		 err[PPC_ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < 39; i++)
+		w[i] = 6 * FX_GIB;
+	fx_sizes(&ms, 39, w, 2 * FX_GIB, 2 * FX_GIB, 131072);
+	/* n0..n7: 4 GPUs of 80 GiB; n8..n15: 12 GPUs of 50 GB. */
+	for (i = 0; i < 16; i++) {
+		snprintf(names[i][0], sizeof(names[i][0]), "n%zu", i);
+		snprintf(names[i][1], sizeof(names[i][1]), "10.0.0.%zu",
+		    i + 1);
+		nodes[i].id = names[i][0];
+		nodes[i].address = names[i][1];
+		nodes[i].workers = i < 8 ? 4 : 12;
+		nodes[i].memory = i < 8 ? 80 * FX_GIB : 50000000000ULL;
+	}
+	fx_inv(&inv, nodes, 16);
+	plan_config_init(&cfg);
+	cfg.layers = 39;
+	cfg.sizes = &ms;
+	cfg.tp_size = 4;
+	cfg.expected_nodes = 3;
+	if (plan_compute(&cfg, &inv, NULL, 0, &q, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(q.num_stages, 3);
+	cfg.order = PLAN_ORDER_MEMORY;
+	if (plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(p.nnodes, 3);
+	assert_int_equal(p.num_stages, 9);
+	assert_true(p.kv_tokens > q.kv_tokens);
+	plan_free(&p);
+	plan_free(&q);
+	fx_inv_free(&inv);
+}
+
 /* Without spares or pins, the order of mixed stage counts is searched. */
 static void
 test_memory_order_mixed_without_spares(void **state)
@@ -1425,6 +1472,7 @@ main(void)
 		cmocka_unit_test(test_random_memory_plans),
 		cmocka_unit_test(test_memory_order_picks_multi_stage_node),
 		cmocka_unit_test(test_memory_order_mixed_without_spares),
+		cmocka_unit_test(test_memory_order_heuristic_multi_stage),
 		cmocka_unit_test(test_memory_order_layout_around_pin),
 		cmocka_unit_test(test_memory_order_mixed_memory_brute_force),
 		cmocka_unit_test(test_memory_order_mixed_even_brute_force),
