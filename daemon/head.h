@@ -12,6 +12,8 @@
  *   head_http.c     GET /metrics and /status
  *   head_notify.c   systemd readiness and watchdog notifications
  *   head_htab.c     string-keyed hash table of nodes
+ *   head_push.c     Assignment frames sharing one encoded stage table
+ *   head_state_text.c  the state file text without a jansson tree
  */
 #ifndef PPCOORD_HEAD_H
 #define PPCOORD_HEAD_H
@@ -100,7 +102,7 @@ struct head_conn {
 };
 TAILQ_HEAD(head_conns, head_conn);
 
-/* A node the head knows: connected, or a plan member that is away. */
+/* A node in the head's table: connected, or a plan member that is away. */
 struct head_node {
 	TAILQ_ENTRY(head_node)	 n_entry;
 	struct head_hlink	 n_idlink;
