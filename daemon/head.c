@@ -79,6 +79,32 @@ head_tls_ctx(const struct head_conf *conf, char *err, size_t errlen)
 	return ctx;
 }
 
+/* Verifies the head's own certificate against the cluster CA, as the
+ * agents will, so that a wrong or expired certificate shows at start. */
+static int
+head_check_cert(const struct head_conf *conf, char *err, size_t errlen)
+{
+	return tls_check_cert_file(conf->tls.ca_file, conf->tls.cert_file,
+	    X509_PURPOSE_SSL_SERVER, err, errlen);
+}
+
+/* -n: checks the loaded config's certificate and exits 0 or 1. */
+static void __attribute__((noreturn))
+head_check_exit(const char *path)
+{
+	char	 err[PPC_ERRLEN];
+	int	 rc = 0;
+
+	if (head_check_cert(hd->h_conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: tls: %s\n", path, err);
+		rc = 1;
+	} else
+		printf("configuration OK\n");
+	conf_head_free(hd->h_conf);
+	free(hd->h_conf);
+	exit(rc);
+}
+
 /* Raises RLIMIT_NOFILE to max_connections plus a reserve. */
 static void
 head_raise_nofile(uint32_t max_connections)
@@ -312,16 +338,15 @@ main(int argc, char *argv[])
 	hd = &head_instance;
 	if ((hd->h_conf = head_load_conf(path, true)) == NULL)
 		exit(check ? 1 : 2);
-	if (check) {
-		printf("configuration OK\n");
-		conf_head_free(hd->h_conf);
-		free(hd->h_conf);
-		exit(0);
-	}
+	if (check)
+		head_check_exit(path);
 
 	log_info("starting ppcoord-head %s for cluster %s, expecting %u "
 	    "nodes", PPCOORD_VERSION, hd->h_conf->cluster_name,
 	    hd->h_conf->expected_nodes);
+	if (head_check_cert(hd->h_conf, err, sizeof(err)) == -1)
+		log_warnx("%s; starting anyway, but agents will reject this "
+		    "head", err);
 	head_raise_nofile(hd->h_conf->max_connections);
 	if ((hd->h_ssl = head_tls_ctx(hd->h_conf, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
