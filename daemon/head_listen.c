@@ -38,9 +38,29 @@
  * does not spin on a queue it cannot drain. */
 #define LISTEN_PAUSE_MS		1000
 
+/*
+ * Time a socket stays open after a rejected handshake, a Reject or a
+ * NotLeader, with its write side shut down and its input discarded.
+ * Closing a socket with unread input makes the kernel send a reset, and
+ * the peer may then lose the TLS alert or the message before reading it.
+ */
+#define LISTEN_LINGER_MS	1000
+#define LISTEN_LINGER_READ	16384
+
+/* A closed connection's socket, kept open to discard the peer's input. */
+struct head_linger {
+	TAILQ_ENTRY(head_linger)  l_entry;
+	struct event		 *l_ev;
+	evutil_socket_t		  l_fd;
+	uint64_t		  l_deadline_ms;
+};
+TAILQ_HEAD(head_lingers, head_linger);
+
 static struct event		*listen_resume_ev;
 static struct event		*listen_reap_ev;
 static struct head_conns	 listen_dead = TAILQ_HEAD_INITIALIZER(listen_dead);
+static struct head_lingers	 listen_lingers =
+				    TAILQ_HEAD_INITIALIZER(listen_lingers);
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
@@ -103,6 +123,69 @@ conn_name(const struct head_conn *c, char *buf, size_t len)
 }
 
 static void
+linger_free(struct head_linger *l)
+{
+	TAILQ_REMOVE(&listen_lingers, l, l_entry);
+	event_free(l->l_ev);
+	evutil_closesocket(l->l_fd);
+	free(l);
+	hd->h_nconns--;
+}
+
+/* Discards what the peer sends until it closes or the linger time ends. */
+static void
+linger_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct head_linger	*l = arg;
+	char			 buf[LISTEN_LINGER_READ];
+	ssize_t			 n = 0;
+
+	if (what & EV_READ)
+		n = recv(fd, buf, sizeof(buf), 0);
+	if ((what & EV_TIMEOUT) || n == 0 || (n == -1 && errno != EAGAIN &&
+	    errno != EINTR) || util_now_ms() >= l->l_deadline_ms)
+		linger_free(l);
+}
+
+/*
+ * Takes over the socket of bev before it is freed: shuts down its write
+ * side, so the peer reads what was sent and then an end of stream, and
+ * discards its input for up to LISTEN_LINGER_MS. The socket still counts
+ * against head.max_connections. Returns false when the socket is to be
+ * closed at once.
+ */
+static bool
+linger_start(struct bufferevent *bev)
+{
+	struct head_linger	*l;
+	struct timeval		 tv = { LISTEN_LINGER_MS / 1000,
+				    (LISTEN_LINGER_MS % 1000) * 1000 };
+	evutil_socket_t		 fd = bufferevent_getfd(bev);
+
+	if (fd < 0 || hd->h_shutting_down || (l = calloc(1,
+	    sizeof(*l))) == NULL)
+		return false;
+	if ((l->l_fd = dup(fd)) == -1) {
+		free(l);
+		return false;
+	}
+	l->l_ev = event_new(hd->h_base, l->l_fd, EV_READ | EV_PERSIST,
+	    linger_read_cb, l);
+	if (l->l_ev == NULL || event_add(l->l_ev, &tv) == -1) {
+		if (l->l_ev != NULL)
+			event_free(l->l_ev);
+		close(l->l_fd);
+		free(l);
+		return false;
+	}
+	shutdown(l->l_fd, SHUT_WR);
+	l->l_deadline_ms = util_now_ms() + LISTEN_LINGER_MS;
+	TAILQ_INSERT_TAIL(&listen_lingers, l, l_entry);
+	hd->h_nconns++;
+	return true;
+}
+
+static void
 listen_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct head_conn	*c;
@@ -114,12 +197,13 @@ listen_reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Closes c now. The struct is freed from a deferred event, because
- * callers further up the stack (the read loop, the sweep) may still hold
- * the pointer; they check c_bev == NULL.
+ * Closes c now, and with `linger` keeps its socket open for a while to
+ * discard the peer's input (linger_start). The struct is freed from a
+ * deferred event, because callers further up the stack (the read loop,
+ * the sweep) may still hold the pointer; they check c_bev == NULL.
  */
-void
-conn_close(struct head_conn *c, const char *why)
+static void
+conn_close_linger(struct head_conn *c, const char *why, bool linger)
 {
 	struct head_node	*n = c->c_node;
 	char			 name[128];
@@ -147,12 +231,20 @@ conn_close(struct head_conn *c, const char *why)
 
 	if (conn_is_unauth(c->c_state))
 		hd->h_nunauth--;
+	if (linger)
+		linger_start(c->c_bev);
 	bufferevent_free(c->c_bev);
 	c->c_bev = NULL;
 	TAILQ_REMOVE(&hd->h_conns, c, c_entry);
 	hd->h_nconns--;
 	TAILQ_INSERT_TAIL(&listen_dead, c, c_entry);
 	event_active(listen_reap_ev, EV_TIMEOUT, 0);
+}
+
+void
+conn_close(struct head_conn *c, const char *why)
+{
+	conn_close_linger(c, why, false);
 }
 
 /* Closes c once its output has been sent. */
@@ -162,7 +254,7 @@ conn_flushed_cb(struct bufferevent *bev, void *arg)
 	struct head_conn	*c = arg;
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_close(c, "closed after the last message");
+		conn_close_linger(c, "closed after the last message", true);
 }
 
 /*
@@ -316,6 +408,22 @@ conn_ssl_errors(struct bufferevent *bev, char *buf, size_t len)
 	return any ? only_eof : buf[0] == '\0';
 }
 
+/* Appends the reason the peer's certificate failed verification, which
+ * the OpenSSL error queue gives only as "certificate verify failed". */
+static void
+conn_verify_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+	size_t	 off = strlen(buf);
+	long	 v;
+
+	if (ssl == NULL || (v = SSL_get_verify_result(ssl)) == X509_V_OK ||
+	    off >= len)
+		return;
+	snprintf(buf + off, len - off, "%s%s", off > 0 ? ": " : "",
+	    X509_verify_cert_error_string(v));
+}
+
 static void
 conn_handshake_done(struct head_conn *c)
 {
@@ -328,7 +436,7 @@ conn_handshake_done(struct head_conn *c)
 		log_warnx("%s: no usable identity in the client certificate: "
 		    "%s", c->c_peer, err);
 		hd->h_metrics.handshake_failures++;
-		conn_close(c, "no certificate identity");
+		conn_close_linger(c, "no certificate identity", true);
 		return;
 	}
 	log_debug("%s: TLS handshake done, identity %s", c->c_peer, c->c_id);
@@ -358,13 +466,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (c->c_state == CONN_HANDSHAKE) {
 		hd->h_metrics.handshake_failures++;
+		conn_verify_error(bev, errs, sizeof(errs));
 		if (log_ratelimit_allow(&rl, &suppressed)) {
 			log_suppressed(suppressed, "TLS handshake failures");
 			log_warnx("TLS handshake with %s failed: %s",
 			    c->c_peer, errs[0] != '\0' ? errs :
 			    "connection closed");
 		}
-		conn_close(c, "handshake failed");
+		conn_close_linger(c, "handshake failed", true);
 		return;
 	}
 
@@ -539,9 +648,12 @@ void
 conn_close_all(void)
 {
 	struct head_conn	*c;
+	struct head_linger	*l;
 
 	while ((c = TAILQ_FIRST(&hd->h_conns)) != NULL)
 		conn_close(c, "head shutting down");
+	while ((l = TAILQ_FIRST(&listen_lingers)) != NULL)
+		linger_free(l);
 	listen_reap_cb(-1, 0, NULL);
 	if (listen_reap_ev != NULL)
 		event_free(listen_reap_ev);
