@@ -1047,6 +1047,7 @@ log_number(size_t from, const char *what, const char *key)
 struct loss_result {
 	uint64_t	 wall_ms;	/* head's loss log line to last receipt */
 	double		 cpu_ms;	/* head CPU over the same span */
+	double		 idle_cpu_ms_per_s;	/* heartbeats alone, before */
 	uint64_t	 close_to_loss_ms;
 };
 
@@ -1091,7 +1092,7 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	struct timeval		 poll = { 0, 1000 };
 	uint64_t		 gen = 0, t_close, t_done;
 	uint32_t		 i, victim = UINT32_MAX;
-	double			 cpu_done;
+	double			 cpu_close, cpu_done;
 
 	for (i = 0; i < b->n; i++)
 		if (b->agents[i].generation > gen)
@@ -1116,6 +1117,7 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	b->target = b->n - 1;
 	b->next = b->n;
 	t_close = wall_ms();
+	cpu_close = proc_cpu_seconds(pid);
 	agent_close(b, &b->agents[victim], SIM_CLOSED);
 	bench_run_phase(b, BENCH_LOSS_TIMEOUT_S);
 	t_done = wall_ms() - (now_ms() - b->last_done_ms);
@@ -1134,6 +1136,10 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	res->wall_ms = t_done - w.lost_wall_ms;
 	res->cpu_ms = (cpu_done - w.cpu_at_loss) * 1000.0;
 	res->close_to_loss_ms = w.lost_wall_ms - t_close;
+	/* Until the loss the head only exchanges heartbeats, at the rate
+	 * that also runs beside the re-push. */
+	res->idle_cpu_ms_per_s = res->close_to_loss_ms > 0 ?
+	    (w.cpu_at_loss - cpu_close) * 1e6 / res->close_to_loss_ms : 0;
 	head_wait_acks(b, b->want_generation, b->n - 1);
 }
 
@@ -1273,11 +1279,11 @@ main(int argc, char *argv[])
 	    "replan_ms=%llu replan_cpu_ms=%.1f state_write_ms=%.1f "
 	    "head_cpu_s=%.2f rss_steady_per_agent_kib=%.1f plan_ms=%.1f "
 	    "state_write_join_ms=%.1f baseline_before=%.0f "
-	    "baseline_after=%.0f\n", b.n, b.plan_nodes,
+	    "baseline_after=%.0f idle_cpu_ms_per_s=%.1f\n", b.n, b.plan_nodes,
 	    converged_s, joins, baseline, joins / baseline,
 	    (double)(rss_peak - rss_base) / b.n,
 	    (unsigned long long)loss.wall_ms, loss.cpu_ms, persist_loss_ms,
 	    cpu1 - cpu0, (double)(rss_steady - rss_base) / b.n, plan_ms,
-	    persist_join_ms, baseline0, baseline1);
+	    persist_join_ms, baseline0, baseline1, loss.idle_cpu_ms_per_s);
 	return 0;
 }
