@@ -397,8 +397,13 @@ agent_read_cb(struct bufferevent *bev, void *arg)
 	int			 k;
 
 	if (b->handshake_only) {
-		/* The baseline server's byte: it verified our certificate. */
-		agent_close(b, a, SIM_CLOSED);
+		/* The baseline server's byte: it verified our certificate.
+		 * The connection stays open, as an agent's does, until the
+		 * phase ends. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (a->state != SIM_CONNECTING)
+			return;
+		agent_finish(b, a, SIM_PLACED);
 		b->done++;
 		b->last_done_ms = now_ms();
 		phase_check_done(b);
@@ -739,9 +744,10 @@ bench_reset(struct bench *b, uint32_t target)
 	b->first_connect_ms = b->last_done_ms = 0;
 }
 
-/* Returns the baseline handshake rate per second. */
+/* Returns the baseline handshake rate per second, and the server's CPU
+ * time per handshake in *server_ms. */
 static double
-bench_baseline(struct bench *b, uint32_t count)
+bench_baseline(struct bench *b, uint32_t count, double *server_ms)
 {
 	pid_t	pid;
 	int	lfd;
@@ -760,6 +766,8 @@ bench_baseline(struct bench *b, uint32_t count)
 	bench_run_phase(b, BENCH_PHASE_TIMEOUT_S);
 	b->handshake_only = false;
 
+	*server_ms = proc_cpu_seconds(pid) * 1000.0 /
+	    (b->done > 0 ? b->done : 1);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	child_pid = 0;
@@ -1170,6 +1178,7 @@ main(int argc, char *argv[])
 	const char		*head_bin = NULL;
 	double			 baseline, baseline0, baseline1, joins;
 	double			 converged_s, cpu0, cpu1;
+	double			 server_ms0, server_ms1, server_ms, join_ms;
 	double			 persist_join_ms, persist_loss_ms, plan_ms;
 	long			 rss_base, rss_peak, rss_steady;
 	uint64_t		 gen, ack_check_ms;
@@ -1221,7 +1230,7 @@ main(int argc, char *argv[])
 	/* The baseline runs before and after the head, and the ratio uses
 	 * their mean, so that a neighbour's load on a shared machine shows
 	 * as a gap between the two instead of skewing the ratio unseen. */
-	baseline0 = bench_baseline(&b, baseline_n);
+	baseline0 = bench_baseline(&b, baseline_n, &server_ms0);
 	fprintf(stderr, "loadgen: baseline %.0f TLS 1.3 handshakes/s over %u "
 	    "connections\n", baseline0, baseline_n);
 
@@ -1264,10 +1273,15 @@ main(int argc, char *argv[])
 	child_pid = 0;
 	event_free(b.hb);
 
-	baseline1 = bench_baseline(&b, baseline_n);
+	baseline1 = bench_baseline(&b, baseline_n, &server_ms1);
 	fprintf(stderr, "loadgen: baseline after the head %.0f TLS 1.3 "
 	    "handshakes/s\n", baseline1);
 	baseline = (baseline0 + baseline1) / 2;
+
+	/* CPU per join against CPU per handshake: the same comparison,
+	 * free of the neighbours' load that moves the rates. */
+	server_ms = (server_ms0 + server_ms1) / 2;
+	join_ms = (cpu1 - cpu0) * 1000.0 / b.n;
 
 	fprintf(stderr, "loadgen: head CPU %.2f s for %u joins; acks checked "
 	    "on the head in %llu ms; RSS %ld KiB at start, %ld KiB steady, "
@@ -1279,11 +1293,14 @@ main(int argc, char *argv[])
 	    "replan_ms=%llu replan_cpu_ms=%.1f state_write_ms=%.1f "
 	    "head_cpu_s=%.2f rss_steady_per_agent_kib=%.1f plan_ms=%.1f "
 	    "state_write_join_ms=%.1f baseline_before=%.0f "
-	    "baseline_after=%.0f idle_cpu_ms_per_s=%.1f\n", b.n, b.plan_nodes,
+	    "baseline_after=%.0f idle_cpu_ms_per_s=%.1f "
+	    "server_cpu_ms_per_handshake=%.3f head_cpu_ms_per_join=%.3f "
+	    "cpu_ratio=%.2f\n", b.n, b.plan_nodes,
 	    converged_s, joins, baseline, joins / baseline,
 	    (double)(rss_peak - rss_base) / b.n,
 	    (unsigned long long)loss.wall_ms, loss.cpu_ms, persist_loss_ms,
 	    cpu1 - cpu0, (double)(rss_steady - rss_base) / b.n, plan_ms,
-	    persist_join_ms, baseline0, baseline1, loss.idle_cpu_ms_per_s);
+	    persist_join_ms, baseline0, baseline1, loss.idle_cpu_ms_per_s,
+	    server_ms, join_ms, server_ms / join_ms);
 	return 0;
 }
