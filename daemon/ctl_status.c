@@ -552,7 +552,7 @@ static void
 print_status_summary(const json_t *st, FILE *f)
 {
 	char		 cluster[80], state[32], gen[32], expected[32];
-	char		 role[32], leader[80];
+	char		 role[32], leader[80], store[32];
 	const json_t	*plan = json_object_get(st, "plan");
 	const json_t	*error = json_object_get(st, "plan_error");
 	const json_t	*nodes = json_object_get(st, "nodes");
@@ -567,8 +567,14 @@ print_status_summary(const json_t *st, FILE *f)
 
 	member_text(st, "role", role, sizeof(role));
 	member_text(st, "leader", leader, sizeof(leader));
-	if (strcmp(role, "-") != 0 && strcmp(role, "leader") != 0)
-		fprintf(f, "role %s, leader %s\n", role, leader);
+	member_text(st, "store", store, sizeof(store));
+	/* A single head on the state file has no leader to name. */
+	if (strcmp(role, "-") != 0 && strcmp(role, "standalone") != 0) {
+		fprintf(f, "role %s, leader %s", role, leader);
+		if (strcmp(store, "-") != 0)
+			fprintf(f, ", store %s", store);
+		fprintf(f, "\n");
+	}
 	if (json_is_object(plan))
 		print_plan_line(plan, f);
 	else

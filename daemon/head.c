@@ -182,6 +182,12 @@ head_reload_allowed(const struct head_conf *oc, const struct head_conf *nc)
 		    "restart the head to apply it", oc->listen, nc->listen);
 		ok = false;
 	}
+	if (oc->store != nc->store || strcmp(oc->advertise,
+	    nc->advertise) != 0) {
+		log_warnx("reload: head.store or head.advertise changed; "
+		    "restart the head to apply them");
+		ok = false;
+	}
 	if (strcmp(oc->control_socket, nc->control_socket) != 0 ||
 	    strcmp(oc->state_file, nc->state_file) != 0 ||
 	    strcmp(oc->cluster_name, nc->cluster_name) != 0 ||
@@ -290,6 +296,9 @@ head_shutdown(void)
 	control_stop();
 	http_stop();
 	conn_close_all();
+	event_del(hd->h_sweep);
+	evtimer_del(hd->h_settle);
+	ha_stop();
 	members_free();
 
 	for (i = 0; i < sizeof(hd->h_sigs) / sizeof(hd->h_sigs[0]); i++)
@@ -357,7 +366,8 @@ main(int argc, char *argv[])
 	members_init();
 	members_restore();
 
-	if (listen_start(err, sizeof(err)) == -1 ||
+	if (ha_start(err, sizeof(err)) == -1 ||
+	    listen_start(err, sizeof(err)) == -1 ||
 	    control_start(err, sizeof(err)) == -1 ||
 	    http_start(err, sizeof(err)) == -1)
 		fatalx("%s", err);

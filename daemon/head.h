@@ -14,6 +14,7 @@
  *   head_htab.c     string-keyed hash table of nodes
  *   head_push.c     Assignment frames sharing one encoded stage table
  *   head_state_text.c  the state file text without a jansson tree
+ *   head_ha.c       several heads on etcd: election, state, step-down
  */
 #ifndef PPCOORD_HEAD_H
 #define PPCOORD_HEAD_H
@@ -184,6 +185,7 @@ void	conn_sweep(uint64_t now);
 void	conn_close(struct head_conn *c, const char *why);
 void	conn_doom(struct head_conn *c);
 void	conn_close_all(void);
+void	conn_drop_all(const char *why);
 void	conn_reject(struct head_conn *c, Ppcoord__Reject__Reason reason,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool	conn_writable(struct head_conn *c);
@@ -201,6 +203,8 @@ void	members_sweep(uint64_t now);
 void	members_settle_expired(void);
 void	members_reload(void);
 void	members_restore(void);
+void	members_restored(int rc);
+void	members_push(void);
 bool	members_node_is_spare(const struct head_node *n);
 const char *members_state_name(enum head_state s);
 const char *members_node_state(const struct head_node *n);
@@ -217,6 +221,9 @@ int	push_assignment(struct evbuffer *out, const struct plan *p,
 /* head_state.c */
 int	state_save(char *err, size_t errlen);
 int	state_load(char *err, size_t errlen);
+int	state_load_text(const char *text, size_t len, char *err,
+	    size_t errlen);
+char	*state_build(size_t *len, char *err, size_t errlen);
 void	state_config_digest(const struct plan_config *cfg, char *hex,
 	    size_t len);
 
@@ -224,6 +231,17 @@ void	state_config_digest(const struct plan_config *cfg, char *hex,
 char	*state_text(const struct plan *p, const struct inv *inv, int version,
 	    const char *cluster, uint64_t generation, const char *state,
 	    const char *digest, size_t *len);
+
+/* head_ha.c */
+int	ha_start(char *err, size_t errlen);
+void	ha_stop(void);
+bool	ha_leading(void);
+bool	ha_follower(void);
+void	ha_step_down(const char *reason);
+void	ha_save(bool push);
+const char *ha_role_name(void);
+const char *ha_leader(void);
+uint64_t ha_leader_changes(void);
 
 /* head_status.c */
 char	*status_json(void);

@@ -117,7 +117,12 @@ metrics_counters(struct evbuffer *b)
 	    (unsigned long long)m->frames_out);
 	metric_head(b, "ppcoord_leader", "gauge",
 	    "1 when this head leads the cluster.");
-	evbuffer_add_printf(b, "ppcoord_leader 1\n");
+	evbuffer_add_printf(b, "ppcoord_leader %d\n",
+	    strcmp(ha_role_name(), "follower") != 0);
+	metric_head(b, "ppcoord_leader_changes_total", "counter",
+	    "Changes of the cluster leader seen in etcd.");
+	evbuffer_add_printf(b, "ppcoord_leader_changes_total %llu\n",
+	    (unsigned long long)ha_leader_changes());
 }
 
 static void

@@ -332,6 +332,28 @@ conn_joined(struct head_conn *c)
 	c->c_hb_ms = util_now_ms();
 }
 
+/* Answers a Hello on a head that does not lead with the leader's
+ * address (empty when unknown), and closes once it is sent. */
+static void
+conn_not_leader(struct head_conn *c)
+{
+	const char	*leader = ha_leader();
+	char		 name[128];
+
+	log_debug("%s: not the leader; sent to %s", conn_name(c, name,
+	    sizeof(name)), leader != NULL ? leader : "no known leader");
+	if (wire_send_not_leader(bufferevent_get_output(c->c_bev),
+	    leader != NULL ? leader : "") == -1) {
+		conn_close(c, "no memory for NotLeader");
+		return;
+	}
+	hd->h_metrics.frames_out++;
+	conn_set_state(c, CONN_CLOSING);
+	bufferevent_disable(c->c_bev, EV_READ);
+	bufferevent_setwatermark(c->c_bev, EV_WRITE, 0, 0);
+	bufferevent_setcb(c->c_bev, NULL, conn_flushed_cb, conn_event_cb, c);
+}
+
 static void
 conn_dispatch(struct head_conn *c, Ppcoord__Envelope *env)
 {
@@ -340,6 +362,17 @@ conn_dispatch(struct head_conn *c, Ppcoord__Envelope *env)
 			conn_reject(c, PPCOORD__REJECT__REASON__REASON_UNEXPECTED_MESSAGE,
 			    "the first message must be hello, not %s",
 			    wire_msg_name(env));
+			return;
+		}
+		if (ha_follower() && env->hello->node_id != NULL &&
+		    strcmp(env->hello->node_id, c->c_id) == 0) {
+			conn_not_leader(c);
+			return;
+		}
+		if (ha_follower()) {
+			conn_reject(c, PPCOORD__REJECT__REASON__REASON_IDENTITY_MISMATCH,
+			    "hello names another node than the client "
+			    "certificate, which identifies \"%s\"", c->c_id);
 			return;
 		}
 		members_hello(c, env->hello);
@@ -640,6 +673,20 @@ listen_stop(void)
 	if (listen_resume_ev != NULL)
 		event_free(listen_resume_ev);
 	listen_resume_ev = NULL;
+}
+
+/* Closes every agent connection and keeps the listener: for a head that
+ * stepped down. The agents keep their assignment, reconnect, and are sent
+ * to the leader. */
+void
+conn_drop_all(const char *why)
+{
+	struct head_conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&hd->h_conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		conn_close(c, why);
+	}
 }
 
 /* Closes every connection without telling the agents anything: they keep

@@ -449,17 +449,20 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(members_push_ev, &now);
 }
 
-/* Writes the state file, then sends every connected node its part: the
- * spares their Standby at once, the plan nodes their Assignment in
- * passes. */
+/* Writes the state file, or the state in etcd, then sends every
+ * connected node its part (members_push). */
 static void
 members_persist_and_push(void)
 {
 	static struct log_ratelimit	 rl = LOG_RATELIMIT_INIT(30, 2);
-	struct head_node		*n;
 	unsigned long			 suppressed;
 	char				 err[PPC_ERRLEN];
 
+	if (hd->h_conf->store == CONF_STORE_ETCD) {
+		members_push_pending = false;
+		ha_save(true);
+		return;
+	}
 	if (state_save(err, sizeof(err)) == -1) {
 		members_push_pending = true;
 		if (log_ratelimit_allow(&rl, &suppressed))
@@ -470,7 +473,17 @@ members_persist_and_push(void)
 		return;
 	}
 	members_push_pending = false;
-	if (hd->h_state != HEAD_ACTIVE)
+	members_push();
+}
+
+/* Sends every connected node its part of the stored plan: the spares
+ * their Standby at once, the plan nodes their Assignment in passes. */
+void
+members_push(void)
+{
+	struct head_node	*n;
+
+	if (hd->h_state != HEAD_ACTIVE || !ha_leading())
 		return;
 	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
 		if (n->n_plan < 0)
@@ -694,7 +707,7 @@ members_revoke(const char *reason)
 		log_warnx("cannot record the revoke in the state file: %s",
 		    err);
 	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
-		if (n->n_plan >= 0)
+		if (n->n_plan >= 0 && ha_leading())
 			members_send_revoke(n, reason);
 	members_check_quorum();
 }
@@ -1077,7 +1090,8 @@ members_disconnected(struct head_node *n, const char *reason,
 	n->n_unusable = false;
 	hd->h_metrics.leaves++;
 
-	if (hd->h_shutting_down)
+	/* A head that stepped down clears its whole table instead. */
+	if (hd->h_shutting_down || !ha_leading())
 		return;
 
 	if (n->n_plan >= 0 && hd->h_state == HEAD_ACTIVE) {
@@ -1108,6 +1122,8 @@ members_sweep(uint64_t now)
 	size_t			 i;
 	bool			 again = true;
 
+	if (!ha_leading())
+		return;
 	if (members_push_pending)
 		members_persist_and_push();
 
@@ -1147,29 +1163,41 @@ members_reload(void)
 }
 
 /*
- * Restores the plan from the state file at start. Every plan node starts
- * away and must reconnect within node_timeout; a changed config re-plans
- * on the saved inventory.
+ * Restores the plan from the state file at start; with head.store =
+ * "etcd" the state is read once this head is elected instead. Every plan
+ * node starts away and must reconnect within node_timeout; a changed
+ * config re-plans on the saved inventory.
  */
 void
 members_restore(void)
 {
-	struct head_node	*n;
-	const struct inv_node	*in;
 	char			 err[PPC_ERRLEN];
-	bool			 config_changed = false;
-	size_t			 i, j;
 	int			 rc;
 
+	if (hd->h_conf->store == CONF_STORE_ETCD)
+		return;
 	rc = state_load(err, sizeof(err));
-	if (rc == 0)
-		return;
-	if (rc == -1) {
+	if (rc == -1)
 		log_warnx("%s", err);
+	members_restored(rc);
+}
+
+/*
+ * Makes the plan that state_load or state_load_text read (rc 1, or 2 when
+ * the planning inputs changed) the current one. Every plan node starts
+ * away and must reconnect within node_timeout from now.
+ */
+void
+members_restored(int rc)
+{
+	struct head_node	*n;
+	const struct inv_node	*in;
+	uint64_t		 now = util_now_ms();
+	bool			 config_changed = rc == 2;
+	size_t			 i, j;
+
+	if (rc != 1 && rc != 2)
 		return;
-	}
-	if (rc == 2)
-		config_changed = true;
 
 	for (i = 0; i < hd->h_plan.nnodes; i++) {
 		in = NULL;
@@ -1178,14 +1206,15 @@ members_restore(void)
 			    hd->h_plan.nodes[i].id) == 0)
 				in = &hd->h_plan_inv.nodes[j];
 		if (in == NULL || (n = node_new(in)) == NULL) {
-			log_warnx("state file: plan node %s has no inventory; "
-			    "planning afresh", hd->h_plan.nodes[i].id);
+			log_warnx("restored state: plan node %s has no "
+			    "inventory; planning afresh",
+			    hd->h_plan.nodes[i].id);
 			members_free();
 			members_init();
 			return;
 		}
 		n->n_plan = (long)i;
-		n->n_lost_at_ms = hd->h_start_ms + hd->h_conf->node_timeout_ms;
+		n->n_lost_at_ms = now + hd->h_conf->node_timeout_ms;
 	}
 	log_info("restored plan generation %llu (%s) with %zu nodes; each "
 	    "must reconnect within %llu ms",
@@ -1193,8 +1222,8 @@ members_restore(void)
 	    members_state_name(hd->h_state), hd->h_plan.nnodes,
 	    (unsigned long long)hd->h_conf->node_timeout_ms);
 	if (config_changed && hd->h_state == HEAD_ACTIVE)
-		members_replan("configuration changed since the state file "
-		    "was written", NULL);
+		members_replan("configuration changed since the state was "
+		    "written", NULL);
 }
 
 void
@@ -1212,6 +1241,8 @@ members_init(void)
 	plan_init(&hd->h_plan);
 	inv_init(&hd->h_plan_inv);
 	hd->h_plan_error[0] = '\0';
+	hd->h_max_held_gen = 0;
+	members_push_pending = false;
 }
 
 void

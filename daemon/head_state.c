@@ -130,24 +130,41 @@ state_text_jansson(const char *digest, const char *state, size_t *len,
 	return text;
 }
 
-/* Writes the current plan to head.state_file atomically. */
-int
-state_save(char *err, size_t errlen)
+/* The state document of the current plan, to free(); NULL with a
+ * message in err. */
+char *
+state_build(size_t *len, char *err, size_t errlen)
 {
 	struct head_conf	*conf = hd->h_conf;
 	const char		*state;
 	char			 digest[2 * EVP_MAX_MD_SIZE + 1], *text;
+
+	state_config_digest(&conf->plan, digest, sizeof(digest));
+	state = hd->h_state == HEAD_REVOKED ? "revoked" : "active";
+	text = state_text(&hd->h_plan, &hd->h_plan_inv, STATE_VERSION,
+	    conf->cluster_name, hd->h_generation, state, digest, len);
+	if (text == NULL)
+		text = state_text_jansson(digest, state, len, err, errlen);
+	return text;
+}
+
+/* Writes the current plan to head.state_file atomically, or with
+ * head.store = "etcd" starts its put to etcd. */
+int
+state_save(char *err, size_t errlen)
+{
+	struct head_conf	*conf = hd->h_conf;
+	char			*text;
 	struct timespec		 t0, t1;
 	size_t			 len = 0;
 	int			 rc;
 
+	if (conf->store == CONF_STORE_ETCD) {
+		ha_save(false);
+		return 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	state_config_digest(&conf->plan, digest, sizeof(digest));
-	state = hd->h_state == HEAD_REVOKED ? "revoked" : "active";
-	text = state_text(&hd->h_plan, &hd->h_plan_inv, STATE_VERSION,
-	    conf->cluster_name, hd->h_generation, state, digest, &len);
-	if (text == NULL && (text = state_text_jansson(digest, state, &len,
-	    err, errlen)) == NULL)
+	if ((text = state_build(&len, err, errlen)) == NULL)
 		return -1;
 	rc = util_write_file_atomic(conf->state_file, text, len, 0600, err,
 	    errlen);
@@ -240,6 +257,48 @@ state_parse(json_t *o, struct plan *p, struct inv *inv, bool *revoked,
 	*digest_differs = strcmp(mine, digest) != 0;
 	*revoked = strcmp(state, "revoked") == 0;
 	return 0;
+}
+
+/*
+ * Parses a state document (from etcd) into the head's plan, with the
+ * same checks as the state file. Returns 1 when restored, 2 when
+ * restored from a config with other planning inputs, or -1 with the
+ * reason in err.
+ */
+int
+state_load_text(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct plan	 p;
+	struct inv	 inv;
+	json_t		*o;
+	json_error_t	 jerr;
+	bool		 revoked = false, differs = false;
+
+	plan_init(&p);
+	inv_init(&inv);
+	if ((o = json_loadb(text, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		snprintf(err, errlen, "not valid JSON: line %d: %s", jerr.line,
+		    jerr.text);
+		return -1;
+	}
+	if (!json_is_object(o) || state_parse(o, &p, &inv, &revoked,
+	    &differs, err, errlen) == -1) {
+		if (!json_is_object(o))
+			snprintf(err, errlen, "not a JSON object");
+		json_decref(o);
+		plan_free(&p);
+		inv_free(&inv);
+		return -1;
+	}
+	json_decref(o);
+
+	hd->h_plan = p;
+	hd->h_plan_inv = inv;
+	hd->h_generation = p.generation;
+	hd->h_have_plan = true;
+	hd->h_state = revoked ? HEAD_REVOKED : HEAD_ACTIVE;
+	return differs ? 2 : 1;
 }
 
 /*

@@ -1,7 +1,9 @@
 /*
  * The status document that the control socket and GET /status serve:
  *   {"cluster", "version", "state", "expected_nodes", "generation",
- *    "role": "leader", "leader": null, "plan": <plan JSON or null>,
+ *    "role": "leader" | "follower" | "standalone", "leader": <the
+ *    leader's address or null>, "store": "file" | "etcd",
+ *    "plan": <plan JSON or null>,
  *    "nodes": [{"id", "address", "state", "connected", "workers", "gpus",
  *               "first_stage", "stage_count", "first_layer", "end_layer",
  *               "acked_generation", "last_heartbeat_ms", "connected_s"}]}
@@ -92,12 +94,14 @@ status_json(void)
 	uint64_t		 now = util_now_ms();
 	char			*text;
 
-	o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:n, s:o}",
+	o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s?, s:s, s:o}",
 	    "cluster", hd->h_conf->cluster_name, "version", PPCOORD_VERSION,
 	    "state", members_state_name(hd->h_state),
 	    "expected_nodes", (int)hd->h_conf->expected_nodes,
-	    "generation", (json_int_t)hd->h_generation, "role", "leader",
-	    "leader", "plan", status_plan_object());
+	    "generation", (json_int_t)hd->h_generation,
+	    "role", ha_role_name(), "leader", ha_leader(),
+	    "store", hd->h_conf->store == CONF_STORE_ETCD ? "etcd" : "file",
+	    "plan", status_plan_object());
 	if (o == NULL)
 		return NULL;
 	if (hd->h_plan_error[0] != '\0')
