@@ -76,7 +76,7 @@ ha_head_launch() {
 	log "started head $i on 127.0.0.1:${HPORT[$i]} (pid ${HPID[$i]})"
 }
 
-# ha_head_wait I: waits until head I answers on its control socket.
+# ha_head_wait I: waits until head I returns a status on its control socket.
 ha_head_wait() {
 	local i=$1 end
 	end=$(($(date +%s) + 15))
@@ -118,7 +118,7 @@ ha_one_leader() {
 	[ "$(ha_leaders | wc -l)" = 1 ]
 }
 
-# ha_agent_conf NAME ADDRESS: an agent of 8 GPUs that knows every head.
+# ha_agent_conf NAME ADDRESS: an agent of 8 GPUs with every head in agent.head.
 ha_agent_conf() {
 	local list="" i
 	for i in "${!HPORT[@]}"; do
@@ -135,4 +135,9 @@ ha_converged() {
 	local i=$1
 	shift
 	SOCK="$T/head$i.sock" converged "$@"
+}
+
+# ha_role_is I ROLE: head I reports ROLE; for wait_for.
+ha_role_is() {
+	[ "$(ha_role "$1")" = "$2" ]
 }

@@ -28,7 +28,7 @@ log "head $L leads, head $F follows"
 "$CTL" status -s "$T/head$F.sock" | grep -q "role follower, leader 127.0.0.1:${HPORT[$L]}, store etcd" ||
 	fail "ppcoordctl status does not name the role and leader: $("$CTL" status -s "$T/head$F.sock")"
 
-# An agent that knows only the follower is sent to the leader.
+# An agent configured with only the follower is sent to the leader.
 agent_conf node-a 127.0.0.2 8 "80 GiB" 'reconnect_max = "300ms";'
 sed -i "s|^  head = .*|  head = \"127.0.0.1:${HPORT[$F]}\";|" "$T/node-a/agent.conf"
 agent_start node-a
