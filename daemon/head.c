@@ -170,6 +170,33 @@ head_settle_cb(evutil_socket_t fd, short what, void *arg)
 	members_settle_expired();
 }
 
+static bool
+head_str_equal(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL &&
+	    strcmp(a, b) == 0);
+}
+
+/* Whether two etcd groups are the same; the etcd client keeps the one it
+ * was started with. */
+static bool
+head_etcd_same(const struct conf_etcd *a, const struct conf_etcd *b)
+{
+	size_t	 i;
+
+	if (a->nendpoints != b->nendpoints ||
+	    a->lease_ttl_ms != b->lease_ttl_ms ||
+	    !head_str_equal(a->prefix, b->prefix) ||
+	    !head_str_equal(a->ca_file, b->ca_file) ||
+	    !head_str_equal(a->cert_file, b->cert_file) ||
+	    !head_str_equal(a->key_file, b->key_file))
+		return false;
+	for (i = 0; i < a->nendpoints; i++)
+		if (!head_str_equal(a->endpoints[i], b->endpoints[i]))
+			return false;
+	return true;
+}
+
 /* Whether a reload may apply `nc`: the listening addresses and files
  * that are open cannot change without a restart. */
 static bool
@@ -182,10 +209,10 @@ head_reload_allowed(const struct head_conf *oc, const struct head_conf *nc)
 		    "restart the head to apply it", oc->listen, nc->listen);
 		ok = false;
 	}
-	if (oc->store != nc->store || strcmp(oc->advertise,
-	    nc->advertise) != 0) {
-		log_warnx("reload: head.store or head.advertise changed; "
-		    "restart the head to apply them");
+	if (oc->store != nc->store || !head_str_equal(oc->advertise,
+	    nc->advertise) || !head_etcd_same(&oc->etcd, &nc->etcd)) {
+		log_warnx("reload: head.store, head.advertise or the etcd "
+		    "group changed; restart the head to apply them");
 		ok = false;
 	}
 	if (strcmp(oc->control_socket, nc->control_socket) != 0 ||

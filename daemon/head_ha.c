@@ -41,6 +41,13 @@ static struct event	*ha_retry_ev;
 static struct event	*ha_resign_ev;
 static const char	*ha_stepdown_reason;
 static uint64_t		 ha_nleader_changes;
+static char		 ha_last_leader[256];	/* last leader counted */
+
+/* Counts elections of this head. A get or put reply carries the term it
+ * was sent in, and a reply from an earlier term is ignored, so that a
+ * fenced put of a lost term cannot end the next one. */
+static uint64_t		 ha_term;
+static uint64_t		 ha_put_gen;
 
 /* The state put: at most one in flight. A change made meanwhile sets
  * ha_put_again, and ha_put_push asks for a push once a put succeeds. */
@@ -168,7 +175,7 @@ ha_get_cb(struct etcd *e, int rc, const char *json, size_t len,
 	char	 err[PPC_ERRLEN];
 	int	 lrc = 0;
 
-	if (ha_role != HA_ELECTED)
+	if (ha_role != HA_ELECTED || (uint64_t)(uintptr_t)arg != ha_term)
 		return;
 	if (rc == ETCD_FENCED) {
 		ha_step_down(message);
@@ -200,7 +207,7 @@ static void
 ha_get_start(void)
 {
 	ha_get_pending = true;
-	etcd_get_state(ha_etcd, ha_get_cb, NULL);
+	etcd_get_state(ha_etcd, ha_get_cb, (void *)(uintptr_t)ha_term);
 }
 
 static void
@@ -214,6 +221,7 @@ ha_on_elected(struct etcd *e, void *arg)
 	members_free();
 	members_init();
 	ha_role = HA_ELECTED;
+	ha_term++;
 	ha_put_busy = ha_put_again = ha_put_push = false;
 	ha_get_start();
 }
@@ -227,7 +235,10 @@ ha_on_lost(struct etcd *e, const char *reason, void *arg)
 static void
 ha_on_leader_changed(struct etcd *e, const char *leader, void *arg)
 {
-	ha_nleader_changes++;
+	if (leader != NULL && strcmp(leader, ha_last_leader) != 0) {
+		ha_nleader_changes++;
+		snprintf(ha_last_leader, sizeof(ha_last_leader), "%s", leader);
+	}
 	log_info("cluster leader is now %s", leader != NULL ? leader :
 	    "unknown");
 }
@@ -254,8 +265,10 @@ ha_put_cb(struct etcd *e, int rc, const char *message, void *arg)
 {
 	static struct log_ratelimit	 rl = LOG_RATELIMIT_INIT(30, 2);
 	unsigned long			 suppressed;
-	uint64_t			 gen = (uint64_t)(uintptr_t)arg;
+	uint64_t			 gen = ha_put_gen;
 
+	if ((uint64_t)(uintptr_t)arg != ha_term)
+		return;
 	ha_put_busy = false;
 	if (ha_role != HA_LEADER)
 		return;
@@ -298,9 +311,10 @@ ha_put_start(void)
 		return;
 	}
 	ha_put_busy = true;
+	ha_put_gen = hd->h_generation;
 	/* The client copies the document into its request. */
 	etcd_put_state(ha_etcd, text, len, ha_put_cb,
-	    (void *)(uintptr_t)hd->h_generation);
+	    (void *)(uintptr_t)ha_term);
 	free(text);
 }
 
