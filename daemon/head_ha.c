@@ -2,8 +2,8 @@
  * Several heads on etcd (head.store = "etcd"): the leader election, the
  * state kept in etcd instead of the state file, and stepping down.
  *
- * Every head campaigns. A follower plans nothing and answers each Hello
- * with NotLeader naming the leader. A new leader reads the state from
+ * Every head campaigns. A follower plans nothing and replies to each
+ * Hello with NotLeader naming the leader. A new leader reads the state from
  * etcd and restores it as a single head restores its state file. Each
  * change is written with a put fenced by the leader key, and a new
  * generation reaches agents only after its put succeeded. A head that
@@ -25,7 +25,7 @@
 /* Retry interval of a failed state get or put while etcd is unreachable. */
 #define HA_RETRY_MS		1000
 
-/* Longest wait for etcd to revoke the lease at a clean shutdown. */
+/* Maximum wait for etcd to revoke the lease at a clean shutdown. */
 #define HA_RESIGN_WAIT_MS	2000
 
 enum ha_role {
@@ -50,7 +50,7 @@ static uint64_t		 ha_term;
 static uint64_t		 ha_put_gen;
 
 /* The state put: at most one in flight. A change made meanwhile sets
- * ha_put_again, and ha_put_push asks for a push once a put succeeds. */
+ * ha_put_again, and ha_put_push requests a push once a put succeeds. */
 static bool		 ha_put_busy;
 static bool		 ha_put_again;
 static bool		 ha_put_push;
@@ -67,8 +67,8 @@ ha_etcd_store(void)
 
 /*
  * Returns whether this head may plan and push. With the state file it
- * always may. On etcd it must be the leader and its lease known alive;
- * a lease past its loss deadline steps the head down here, before the
+ * always may. On etcd it must be the leader with a lease known alive. A
+ * lease past its loss deadline steps the head down here, before the
  * client's own timer reports it.
  */
 bool
@@ -85,7 +85,7 @@ ha_leading(void)
 	return true;
 }
 
-/* Whether a Hello is to be answered with NotLeader. */
+/* Whether a Hello gets NotLeader in reply. */
 bool
 ha_follower(void)
 {
