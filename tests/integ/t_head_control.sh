@@ -60,7 +60,9 @@ check(reply.endswith(b"\n") and reply.count(b"\n") == 1,
       "status is not one line: %r" % reply[:200])
 status = json.loads(reply)
 check(status["state"] == "active", "state %s" % status["state"])
-check(status["role"] == "leader" and status["leader"] is None, "role")
+check(status["role"] == "standalone", "role %s" % status["role"])
+check(status["leader"] is None, "leader %s" % status["leader"])
+check(status["store"] == "file", "store %s" % status["store"])
 check([n["id"] for n in status["nodes"]] == ["node-a"], "nodes")
 node = status["nodes"][0]
 for key in ("first_stage", "stage_count", "first_layer", "end_layer",
