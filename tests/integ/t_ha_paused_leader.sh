@@ -1,7 +1,7 @@
 #!/bin/bash
 # A leader paused past its lease (SIGSTOP) loses the election. After
 # SIGCONT every agent it held looks lost to it, yet it must not plan or
-# push: it steps down (before or at its fenced write) and says so, and
+# push: it steps down (before or at its fenced write) and logs it, and
 # no agent's environment file or hook changes because of it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ha.sh"
