@@ -59,6 +59,7 @@ static bool	 members_push_pending;
 
 static struct event	*members_push_ev;
 static size_t		 members_push_next;	/* plan node index */
+static uint64_t		 members_push_start_ms;
 
 /* The encoded stage table of hd->h_plan, shared by every Assignment;
  * NULL until first needed after a plan change. */
@@ -444,9 +445,16 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 			queued += evbuffer_get_length(
 			    bufferevent_get_output(n->n_conn->c_bev));
 	}
-	if (hd->h_state == HEAD_ACTIVE && members_push_next <
-	    hd->h_plan.nnodes)
+	if (hd->h_state != HEAD_ACTIVE)
+		return;
+	if (members_push_next < hd->h_plan.nnodes) {
 		evtimer_add(members_push_ev, &now);
+		return;
+	}
+	/* The TLS records are written and encrypted as sockets drain. */
+	log_info("generation %llu queued for every connected node in %llu ms",
+	    (unsigned long long)hd->h_generation,
+	    (unsigned long long)(util_now_ms() - members_push_start_ms));
 }
 
 /* Writes the state file, or the state in etcd, then sends every
@@ -485,6 +493,7 @@ members_push(void)
 
 	if (hd->h_state != HEAD_ACTIVE || !ha_leading())
 		return;
+	members_push_start_ms = util_now_ms();
 	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
 		if (n->n_plan < 0)
 			members_send_standby(n);

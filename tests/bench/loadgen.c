@@ -1056,6 +1056,7 @@ struct loss_result {
 	uint64_t	 wall_ms;	/* head's loss log line to last receipt */
 	double		 cpu_ms;	/* head CPU over the same span */
 	double		 idle_cpu_ms_per_s;	/* heartbeats alone, before */
+	int64_t		 sync_ms;	/* loss line to "queued" line, or -1 */
 	uint64_t	 close_to_loss_ms;
 };
 
@@ -1101,6 +1102,7 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	uint64_t		 gen = 0, t_close, t_done;
 	uint32_t		 i, victim = UINT32_MAX;
 	double			 cpu_close, cpu_done;
+	char			*line;
 
 	for (i = 0; i < b->n; i++)
 		if (b->agents[i].generation > gen)
@@ -1144,6 +1146,15 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	res->wall_ms = t_done - w.lost_wall_ms;
 	res->cpu_ms = (cpu_done - w.cpu_at_loss) * 1000.0;
 	res->close_to_loss_ms = w.lost_wall_ms - t_close;
+	/* The head's own work before it yields: re-plan, state file, and
+	 * every Assignment and Standby queued. */
+	res->sync_ms = -1;
+	if ((line = log_find(w.from, "queued for every connected node")) !=
+	    NULL) {
+		res->sync_ms = (int64_t)log_line_ms(line) -
+		    (int64_t)w.lost_wall_ms;
+		free(line);
+	}
 	/* Until the loss the head only exchanges heartbeats, at the rate
 	 * that also runs beside the re-push. */
 	res->idle_cpu_ms_per_s = res->close_to_loss_ms > 0 ?
@@ -1295,12 +1306,12 @@ main(int argc, char *argv[])
 	    "state_write_join_ms=%.1f baseline_before=%.0f "
 	    "baseline_after=%.0f idle_cpu_ms_per_s=%.1f "
 	    "server_cpu_ms_per_handshake=%.3f head_cpu_ms_per_join=%.3f "
-	    "cpu_ratio=%.2f\n", b.n, b.plan_nodes,
+	    "cpu_ratio=%.2f replan_sync_ms=%lld\n", b.n, b.plan_nodes,
 	    converged_s, joins, baseline, joins / baseline,
 	    (double)(rss_peak - rss_base) / b.n,
 	    (unsigned long long)loss.wall_ms, loss.cpu_ms, persist_loss_ms,
 	    cpu1 - cpu0, (double)(rss_steady - rss_base) / b.n, plan_ms,
 	    persist_join_ms, baseline0, baseline1, loss.idle_cpu_ms_per_s,
-	    server_ms, join_ms, server_ms / join_ms);
+	    server_ms, join_ms, server_ms / join_ms, (long long)loss.sync_ms);
 	return 0;
 }
