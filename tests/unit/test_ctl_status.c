@@ -413,6 +413,30 @@ test_status_table_lenient(void **state)
 	free(out);
 }
 
+/* The role line names the store on etcd and is left out for a single
+ * head on the state file. */
+static void
+test_status_table_role_line(void **state)
+{
+	static const char leader[] =
+	    "{\"cluster\": \"c\", \"role\": \"leader\", \"leader\": "
+	    "\"head-1:7450\", \"store\": \"etcd\", \"plan\": null, "
+	    "\"nodes\": []}";
+	static const char single[] =
+	    "{\"cluster\": \"c\", \"role\": \"standalone\", \"leader\": "
+	    "null, \"store\": \"file\", \"plan\": null, \"nodes\": []}";
+	char	*out;
+
+	out = table_of(leader);
+	assert_non_null(strstr(out, "role leader, leader head-1:7450, "
+	    "store etcd\n"));
+	free(out);
+
+	out = table_of(single);
+	assert_null(strstr(out, "role "));
+	free(out);
+}
+
 int
 main(void)
 {
@@ -430,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_status_table_rows),
 		cmocka_unit_test(test_status_table_plan_and_order),
 		cmocka_unit_test(test_status_table_lenient),
+		cmocka_unit_test(test_status_table_role_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
