@@ -1,12 +1,13 @@
 # Helpers for the tests of several heads on etcd (t_ha_*.sh), sourced
 # after lib.sh. Head I (1, 2, ...) has its config in $T/headI.conf, its
 # log in $T/headI.log and its control socket in $T/headI.sock; HPID[I]
-# and HPORT[I] hold its pid and port. A test without etcd installed is
+# and HPORT[I] hold its pid and port, and SPORT[I] its status_listen port
+# when HEAD_STATUS=1. A test without etcd installed is
 # skipped.
 
 ETCD_DIR="$T/etcd"
 LEASE_TTL="2s"
-declare -a HPID HPORT
+declare -a HPID HPORT SPORT
 
 # Stops the heads first, so that they resign while etcd still runs, then
 # etcd, then everything else.
@@ -50,7 +51,11 @@ ha_etcd_restart() {
 # ha_head_conf I: writes $T/headI.conf for head I on HPORT[I].
 ha_head_conf() {
 	local i=$1
+	if [ "$HEAD_STATUS" = 1 ] && [ -z "${SPORT[$i]:-}" ]; then
+		SPORT[$i]=$(free_port) || fail "no free port"
+	fi
 	HEAD_CONF="$T/head$i.conf" SOCK="$T/head$i.sock" HEAD_PORT=${HPORT[$i]} \
+		STATUS_PORT=${SPORT[$i]:-} \
 		HEAD_EXTRA="store = \"etcd\"; advertise = \"127.0.0.1:${HPORT[$i]}\";" \
 		write_head_conf
 	cat >>"$T/head$i.conf" <<-EOF
@@ -140,4 +145,10 @@ ha_converged() {
 # ha_role_is I ROLE: head I reports ROLE; for wait_for.
 ha_role_is() {
 	[ "$(ha_role "$1")" = "$2" ]
+}
+
+# ha_metric I NAME: the value of metric NAME on head I's /metrics.
+ha_metric() {
+	curl -sf --noproxy '*' --max-time 2 "http://127.0.0.1:${SPORT[$1]}/metrics" |
+		sed -n "s/^$2 //p"
 }

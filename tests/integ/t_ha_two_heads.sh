@@ -1,7 +1,7 @@
 #!/bin/bash
 # Two heads on one etcd start at once: exactly one reports itself leader
 # and the other follower naming it, and the follower sends an agent to
-# the leader with NotLeader.
+# the leader with NotLeader. ppcoord_leader is 1 only on the leader.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ha.sh"
 need_bins
@@ -10,6 +10,7 @@ make_certs
 ha_etcd_start
 
 EXPECTED_NODES=1
+HEAD_STATUS=1
 ha_head_launch 1
 ha_head_launch 2
 ha_head_wait 1
@@ -27,6 +28,11 @@ log "head $L leads, head $F follows"
 [ "$(ha_status "$L" | jq -r '.store')" = etcd ] || fail "store is not etcd"
 "$CTL" status -s "$T/head$F.sock" | grep -q "role follower, leader 127.0.0.1:${HPORT[$L]}, store etcd" ||
 	fail "ppcoordctl status does not name the role and leader: $("$CTL" status -s "$T/head$F.sock")"
+
+[ "$(ha_metric "$L" ppcoord_leader)" = 1 ] || fail "head $L: ppcoord_leader is not 1"
+[ "$(ha_metric "$F" ppcoord_leader)" = 0 ] || fail "head $F: ppcoord_leader is not 0"
+[ "$(ha_metric "$F" ppcoord_leader_changes_total)" = 1 ] ||
+	fail "head $F: ppcoord_leader_changes_total is $(ha_metric "$F" ppcoord_leader_changes_total), not 1"
 
 # An agent configured with only the follower is sent to the leader.
 agent_conf node-a 127.0.0.2 8 "80 GiB" 'reconnect_max = "300ms";'
