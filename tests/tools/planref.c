@@ -1010,8 +1010,9 @@ gen_manual(struct gcase *c)
 	c->part = PART_MANUAL;
 	S = r.S;
 	if (S <= 0 || c->order == ORDER_MEMORY) {
+		/* expected_nodes may exceed the inventory in an infeasible case. */
 		S = 0;
-		for (s = 0; s < c->expected; s++)
+		for (s = 0; s < c->expected && s < c->n; s++)
 			S += c->nodes[s].workers / c->tp;
 	}
 	if (chance(10))
