@@ -433,6 +433,9 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 	struct head_node		*n;
 	size_t				 queued = 0;
 
+	/* A head that stepped down mid-push leaves the rest to the leader. */
+	if (!ha_leading())
+		return;
 	while (hd->h_state == HEAD_ACTIVE && members_push_next <
 	    hd->h_plan.nnodes && queued < MEMBERS_PUSH_PASS_BYTES) {
 		n = node_find(hd->h_plan.nodes[members_push_next++].id);
