@@ -3,10 +3,10 @@
  * with its own TLS connection and node certificate, against a real head
  * started by this program on loopback. The agents heartbeat at the interval
  * the head's Welcome gives, as real agents do. It reports the time from the
- * first connect to the last ack (checked against the head's own record of
- * acks on its control socket), the join rate, the head's CPU time and RSS
- * (from /proc), the state file write time (from the head's log), and the
- * time to re-plan and re-push after one assigned node is lost.
+ * first connect to the last ack, which the head's control socket must
+ * then confirm. It also reports the join rate, the head's CPU time and RSS
+ * from /proc, the state file write time from the head's log, and the time
+ * to re-plan and re-push after one assigned node is lost.
  *
  * Before the head, it measures the machine's raw TLS 1.3 handshake rate
  * with the same key type, certificates and client verification, against a
@@ -796,7 +796,7 @@ head_start(struct bench *b, const char *head_bin)
 
 	/* expected_nodes is at least one short of the agents, so the last
 	 * ones to join are spares, and one takes over in the loss phase. Each
-	 * simulated node has one GPU and holds one stage, so the model has
+	 * simulated node has one GPU and gets one stage, so the model has
 	 * about one layer per stage. */
 	snprintf(conf, sizeof(conf), "%s/head.conf", workdir);
 	snprintf(log, sizeof(log), "%s/head.log", workdir);
@@ -1090,8 +1090,8 @@ loss_watch_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Closes one assigned agent as a crash would and times the head's
- * re-plan and re-push: from the head's log line that declares the node
- * lost (after node_timeout, as the head waits for a reconnect) until
+ * re-plan and re-push. The head waits node_timeout for a reconnect, so
+ * the time runs from its log line that declares the node lost until
  * every remaining agent has the new generation.
  */
 static void
@@ -1245,7 +1245,7 @@ main(int argc, char *argv[])
 	fprintf(stderr, "loadgen: baseline %.0f TLS 1.3 handshakes/s over %u "
 	    "connections\n", baseline0, baseline_n);
 
-	/* Joins: every agent connects, says Hello, and acks its placement. */
+	/* Joins: every agent connects, sends Hello, and acks its placement. */
 	pid = head_start(&b, head_bin);
 	head_wait_listening(&b, pid);
 	usleep(200000);
