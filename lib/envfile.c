@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,21 +54,6 @@ static const char *envfile_keys[KEY_COUNT] = {
 	"VLLM_PP_LAYER_PARTITION",
 	"SGLANG_PP_LAYER_PARTITION",
 };
-
-static void	env_err(char *err, size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-env_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 envfile_state_name(enum stage_state s)
@@ -125,16 +109,17 @@ envfile_check_partition(const char *s, uint32_t num_stages,
 	*first = *end = 0;
 	for (;;) {
 		if (!isdigit((unsigned char)*p)) {
-			env_err(err, errlen, "layer partition \"%.64s\": entry "
-			    "%" PRIu32 " is not a positive integer", s, n + 1);
+			util_err(err, errlen, "layer partition \"%.64s\": "
+			    "entry %" PRIu32 " is not a positive integer", s,
+			    n + 1);
 			return -1;
 		}
 		v = 0;
 		while (isdigit((unsigned char)*p) && v <= UINT32_MAX)
 			v = v * 10 + (uint64_t)(*p++ - '0');
 		if (v == 0 || v > UINT32_MAX) {
-			env_err(err, errlen, "layer partition \"%.64s\": entry "
-			    "%" PRIu32 " is out of range: expected 1 to %"
+			util_err(err, errlen, "layer partition \"%.64s\": "
+			    "entry %" PRIu32 " is out of range: expected 1 to %"
 			    PRIu32, s, n + 1, UINT32_MAX);
 			return -1;
 		}
@@ -147,7 +132,7 @@ envfile_check_partition(const char *s, uint32_t num_stages,
 		if (*p == '\0')
 			break;
 		if (*p != ',' || n >= num_stages) {
-			env_err(err, errlen, "layer partition \"%.64s\": "
+			util_err(err, errlen, "layer partition \"%.64s\": "
 			    "expected %" PRIu32 " comma-separated entries",
 			    s, num_stages);
 			return -1;
@@ -155,7 +140,7 @@ envfile_check_partition(const char *s, uint32_t num_stages,
 		p++;
 	}
 	if (n != num_stages) {
-		env_err(err, errlen, "layer partition \"%.64s\" has %" PRIu32
+		util_err(err, errlen, "layer partition \"%.64s\" has %" PRIu32
 		    " entries: expected num_stages %" PRIu32, s, n, num_stages);
 		return -1;
 	}
@@ -171,28 +156,28 @@ envfile_check_assigned(const struct stage_env *env, char *err,
 	char		msg[PPC_ERRLEN];
 
 	if (util_check_address(env->master_addr, msg, sizeof(msg)) == -1) {
-		env_err(err, errlen, "master address: %s", msg);
+		util_err(err, errlen, "master address: %s", msg);
 		return -1;
 	}
 	if (env->master_port == 0) {
-		env_err(err, errlen, "master port 0 is invalid: expected 1 to "
+		util_err(err, errlen, "master port 0 is invalid: expected 1 to "
 		    "65535");
 		return -1;
 	}
 	if (env->num_stages == 0 || env->tp_size == 0 || env->nnodes == 0) {
-		env_err(err, errlen, "num_stages %" PRIu32 ", tp_size %" PRIu32
+		util_err(err, errlen, "num_stages %" PRIu32 ", tp_size %" PRIu32
 		    " and nnodes %" PRIu32 " must all be at least 1",
 		    env->num_stages, env->tp_size, env->nnodes);
 		return -1;
 	}
 	if (env->node_rank >= env->nnodes) {
-		env_err(err, errlen, "node rank %" PRIu32 " is not below "
+		util_err(err, errlen, "node rank %" PRIu32 " is not below "
 		    "nnodes %" PRIu32, env->node_rank, env->nnodes);
 		return -1;
 	}
 	if (env->stage_count == 0 || env->first_stage >= env->num_stages ||
 	    env->num_stages - env->first_stage < env->stage_count) {
-		env_err(err, errlen, "stages %" PRIu32 " to %" PRIu64 " are "
+		util_err(err, errlen, "stages %" PRIu32 " to %" PRIu64 " are "
 		    "outside num_stages %" PRIu32, env->first_stage,
 		    (uint64_t)env->first_stage + env->stage_count,
 		    env->num_stages);
@@ -203,7 +188,7 @@ envfile_check_assigned(const struct stage_env *env, char *err,
 	    errlen) == -1)
 		return -1;
 	if (env->first_layer != first || env->end_layer != end) {
-		env_err(err, errlen, "layers %" PRIu32 " to %" PRIu32 " do not "
+		util_err(err, errlen, "layers %" PRIu32 " to %" PRIu32 " do not "
 		    "match layer partition %.64s, which gives stages %" PRIu32
 		    " to %" PRIu64 " layers %" PRIu64 " to %" PRIu64,
 		    env->first_layer, env->end_layer, env->layer_partition,
@@ -221,12 +206,12 @@ envfile_check(const struct stage_env *env, char *err, size_t errlen)
 
 	if (env->state != STAGE_ASSIGNED && env->state != STAGE_STANDBY &&
 	    env->state != STAGE_REVOKED) {
-		env_err(err, errlen, "state %d is not assigned, standby or "
+		util_err(err, errlen, "state %d is not assigned, standby or "
 		    "revoked", (int)env->state);
 		return -1;
 	}
 	if (util_check_node_id(env->node_id, msg, sizeof(msg)) == -1) {
-		env_err(err, errlen, "%s", msg);
+		util_err(err, errlen, "%s", msg);
 		return -1;
 	}
 	if (env->state != STAGE_ASSIGNED)
@@ -299,12 +284,12 @@ envfile_write(const char *path, const struct stage_env *env, char *err,
 	int	 r;
 
 	if (envfile_check(env, msg, sizeof(msg)) == -1) {
-		env_err(err, errlen, "%s: not written: %s", path, msg);
+		util_err(err, errlen, "%s: not written: %s", path, msg);
 		return -1;
 	}
 	text = envfile_format(env);
 	if (text == NULL) {
-		env_err(err, errlen, "%s: out of memory", path);
+		util_err(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
 	r = util_write_file_atomic(path, text, strlen(text), 0644, err,
@@ -356,7 +341,7 @@ envfile_set_string(char *buf, size_t size, const char *value, char *err,
 	size_t len = strlen(value);
 
 	if (len >= size) {
-		env_err(err, errlen, "value is %zu bytes long: the maximum is "
+		util_err(err, errlen, "value is %zu bytes long: the maximum is "
 		    "%zu", len, size - 1);
 		return -1;
 	}
@@ -386,7 +371,7 @@ envfile_set(struct stage_env *env, enum envfile_key key, const char *value,
 	case KEY_STATE:
 		if (envfile_parse_state(value, &env->state) == 0)
 			return 0;
-		env_err(err, errlen, "expected assigned, standby or revoked");
+		util_err(err, errlen, "expected assigned, standby or revoked");
 		return -1;
 	case KEY_GENERATION:
 		if (envfile_parse_uint(value, UINT64_MAX, &env->generation) == 0)
@@ -397,7 +382,7 @@ envfile_set(struct stage_env *env, enum envfile_key key, const char *value,
 			env->master_port = (uint16_t)v;
 			return 0;
 		}
-		env_err(err, errlen, "expected a port from 1 to 65535");
+		util_err(err, errlen, "expected a port from 1 to 65535");
 		return -1;
 	case KEY_NODE_ID:
 		/* Both strings are checked as a whole by envfile_check. */
@@ -409,14 +394,14 @@ envfile_set(struct stage_env *env, enum envfile_key key, const char *value,
 	case KEY_VLLM_PARTITION:
 	case KEY_SGLANG_PARTITION:
 		if (len >= sizeof(env->layer_partition)) {
-			env_err(err, errlen, "value is %zu bytes long: the "
+			util_err(err, errlen, "value is %zu bytes long: the "
 			    "maximum is %zu", len,
 			    sizeof(env->layer_partition) - 1);
 			return -1;
 		}
 		if (env->layer_partition[0] != '\0' &&
 		    strcmp(env->layer_partition, value) != 0) {
-			env_err(err, errlen, "differs from the other layer "
+			util_err(err, errlen, "differs from the other layer "
 			    "partition variable \"%.64s\"",
 			    env->layer_partition);
 			return -1;
@@ -430,7 +415,7 @@ envfile_set(struct stage_env *env, enum envfile_key key, const char *value,
 		}
 		break;
 	}
-	env_err(err, errlen, "expected a non-negative integer");
+	util_err(err, errlen, "expected a non-negative integer");
 	return -1;
 }
 
@@ -500,7 +485,7 @@ envfile_check_present(const bool *seen, enum stage_state state,
 		    (seen[KEY_VLLM_PARTITION] || seen[KEY_SGLANG_PARTITION]))
 			k = KEY_SGLANG_PARTITION;
 		else if (!seen[k]) {
-			env_err(err, errlen, "%s: %s is missing", name,
+			util_err(err, errlen, "%s: %s is missing", name,
 			    envfile_keys[k]);
 			return -1;
 		}
@@ -522,17 +507,17 @@ envfile_parse(const char *text, size_t len, struct stage_env *env,
 	if (name == NULL)
 		name = "environment file";
 	if (len > ENVFILE_MAX) {
-		env_err(err, errlen, "%s: %zu bytes is over the limit of %u",
+		util_err(err, errlen, "%s: %zu bytes is over the limit of %u",
 		    name, len, ENVFILE_MAX);
 		return -1;
 	}
 	if (memchr(text, '\0', len) != NULL) {
-		env_err(err, errlen, "%s: contains a NUL byte", name);
+		util_err(err, errlen, "%s: contains a NUL byte", name);
 		return -1;
 	}
 	copy = strndup(text, len);
 	if (copy == NULL) {
-		env_err(err, errlen, "%s: out of memory", name);
+		util_err(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 
@@ -547,7 +532,7 @@ envfile_parse(const char *text, size_t len, struct stage_env *env,
 		if (r == 0)
 			continue;
 		if (r == -1) {
-			env_err(err, errlen, "%s:%zu: expected KEY=VALUE",
+			util_err(err, errlen, "%s:%zu: expected KEY=VALUE",
 			    name, lineno);
 			goto fail;
 		}
@@ -555,15 +540,15 @@ envfile_parse(const char *text, size_t len, struct stage_env *env,
 		if (k == -1)
 			continue;
 		if (seen[k]) {
-			env_err(err, errlen, "%s:%zu: %s is set twice", name,
+			util_err(err, errlen, "%s:%zu: %s is set twice", name,
 			    lineno, envfile_keys[k]);
 			goto fail;
 		}
 		seen[k] = true;
 		if (envfile_set(env, (enum envfile_key)k, value, msg,
 		    sizeof(msg)) == -1) {
-			env_err(err, errlen, "%s:%zu: invalid %s \"%.64s\": %s",
-			    name, lineno, envfile_keys[k], value, msg);
+			util_err(err, errlen, "%s:%zu: invalid %s \"%.64s\": "
+			    "%s", name, lineno, envfile_keys[k], value, msg);
 			goto fail;
 		}
 	}
@@ -571,13 +556,13 @@ envfile_parse(const char *text, size_t len, struct stage_env *env,
 	copy = NULL;
 
 	if (!seen[KEY_STATE]) {
-		env_err(err, errlen, "%s: PPCOORD_STATE is missing", name);
+		util_err(err, errlen, "%s: PPCOORD_STATE is missing", name);
 		goto fail;
 	}
 	if (envfile_check_present(seen, env->state, name, err, errlen) == -1)
 		goto fail;
 	if (envfile_check(env, msg, sizeof(msg)) == -1) {
-		env_err(err, errlen, "%s: %s", name, msg);
+		util_err(err, errlen, "%s: %s", name, msg);
 		goto fail;
 	}
 	return 0;

@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,21 +20,6 @@ static const char *inv_node_keys[] = { "id", "address", "workers", "gpus" };
 static const char *inv_gpu_keys[] = {
 	"index", "name", "uuid", "memory_total", "memory_free"
 };
-
-static void	inv_err(char *err, size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-inv_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Copies an untrusted string for an error message: control and non-ASCII
  * bytes become '?', and the copy is cut to fit in len bytes. */
@@ -159,7 +143,7 @@ inv_check_text(const char *field, const char *s, size_t size, char *err,
 
 	len = strnlen(s, size);
 	if (len == size) {
-		inv_err(err, errlen, "%s is longer than the limit of %zu "
+		util_err(err, errlen, "%s is longer than the limit of %zu "
 		    "bytes", field, size - 1);
 		return -1;
 	}
@@ -167,7 +151,7 @@ inv_check_text(const char *field, const char *s, size_t size, char *err,
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c >= 0x7f) {
-			inv_err(err, errlen, "%s \"%s\" contains a control or "
+			util_err(err, errlen, "%s \"%s\" contains a control or "
 			    "non-ASCII character at byte %zu", field,
 			    inv_quote(s, q, sizeof(q)), i);
 			return -1;
@@ -183,13 +167,13 @@ inv_gpu_check(const struct inv_gpu *gpu, uint32_t n, char *err,
 	char msg[PPC_ERRLEN];
 
 	if (gpu->memory_total == 0 || gpu->memory_total > INV_MEMORY_MAX) {
-		inv_err(err, errlen, "gpus[%" PRIu32 "]: memory_total %"
+		util_err(err, errlen, "gpus[%" PRIu32 "]: memory_total %"
 		    PRIu64 " is out of range: expected 1 byte to %llu bytes "
 		    "(16 TiB)", n, gpu->memory_total, INV_MEMORY_MAX);
 		return -1;
 	}
 	if (gpu->memory_free > gpu->memory_total) {
-		inv_err(err, errlen, "gpus[%" PRIu32 "]: memory_free %" PRIu64
+		util_err(err, errlen, "gpus[%" PRIu32 "]: memory_free %" PRIu64
 		    " is larger than memory_total %" PRIu64, n,
 		    gpu->memory_free, gpu->memory_total);
 		return -1;
@@ -198,7 +182,7 @@ inv_gpu_check(const struct inv_gpu *gpu, uint32_t n, char *err,
 	    sizeof(msg)) == -1 ||
 	    inv_check_text("uuid", gpu->uuid, sizeof(gpu->uuid), msg,
 	    sizeof(msg)) == -1) {
-		inv_err(err, errlen, "gpus[%" PRIu32 "]: %s", n, msg);
+		util_err(err, errlen, "gpus[%" PRIu32 "]: %s", n, msg);
 		return -1;
 	}
 	return 0;
@@ -212,16 +196,16 @@ inv_node_check_fields(const struct inv_node *node, char *err, size_t errlen)
 	uint32_t	i, j;
 
 	if (util_check_address(node->address, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "%s", msg);
+		util_err(err, errlen, "%s", msg);
 		return -1;
 	}
 	if (node->ngpus == 0 || node->ngpus > INV_GPUS_MAX) {
-		inv_err(err, errlen, "%" PRIu32 " GPUs listed: expected 1 to "
+		util_err(err, errlen, "%" PRIu32 " GPUs listed: expected 1 to "
 		    "%d", node->ngpus, INV_GPUS_MAX);
 		return -1;
 	}
 	if (node->workers == 0 || node->workers > node->ngpus) {
-		inv_err(err, errlen, "workers %" PRIu32 " is out of range: "
+		util_err(err, errlen, "workers %" PRIu32 " is out of range: "
 		    "expected 1 to the %" PRIu32 " GPUs listed", node->workers,
 		    node->ngpus);
 		return -1;
@@ -233,7 +217,7 @@ inv_node_check_fields(const struct inv_node *node, char *err, size_t errlen)
 		for (j = 0; j < i; j++) {
 			if (node->gpus[j].index != node->gpus[i].index)
 				continue;
-			inv_err(err, errlen, "gpus[%" PRIu32 "] and gpus[%"
+			util_err(err, errlen, "gpus[%" PRIu32 "] and gpus[%"
 			    PRIu32 "] have the same index %" PRIu32, j, i,
 			    node->gpus[i].index);
 			return -1;
@@ -248,11 +232,11 @@ inv_node_check(const struct inv_node *node, char *err, size_t errlen)
 	char msg[PPC_ERRLEN];
 
 	if (util_check_node_id(node->id, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "%s", msg);
+		util_err(err, errlen, "%s", msg);
 		return -1;
 	}
 	if (inv_node_check_fields(node, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "node %s: %s", node->id, msg);
+		util_err(err, errlen, "node %s: %s", node->id, msg);
 		return -1;
 	}
 	return 0;
@@ -276,7 +260,7 @@ inv_json_check_keys(const json_t *obj, const char **keys, size_t nkeys,
 			if (strcmp(key, keys[i]) == 0)
 				break;
 		if (i == nkeys) {
-			inv_err(err, errlen, "unknown key \"%s\"",
+			util_err(err, errlen, "unknown key \"%s\"",
 			    inv_quote(key, q, sizeof(q)));
 			return -1;
 		}
@@ -296,12 +280,12 @@ inv_json_uint(const json_t *obj, const char *key, uint64_t max,
 	if (v == NULL)
 		return 0;
 	if (!json_is_integer(v)) {
-		inv_err(err, errlen, "%s must be an integer", key);
+		util_err(err, errlen, "%s must be an integer", key);
 		return -1;
 	}
 	n = json_integer_value(v);
 	if (n < 0 || (uint64_t)n > max) {
-		inv_err(err, errlen, "%s %lld is out of range: expected 0 to "
+		util_err(err, errlen, "%s %lld is out of range: expected 0 to "
 		    "%" PRIu64, key, (long long)n, max);
 		return -1;
 	}
@@ -321,12 +305,12 @@ inv_json_string(const json_t *obj, const char *key, char *buf, size_t size,
 	if (v == NULL)
 		return 0;
 	if (!json_is_string(v)) {
-		inv_err(err, errlen, "%s must be a string", key);
+		util_err(err, errlen, "%s must be a string", key);
 		return -1;
 	}
 	len = json_string_length(v);
 	if (len >= size || strlen(json_string_value(v)) != len) {
-		inv_err(err, errlen, "%s is %zu bytes: expected at most %zu "
+		util_err(err, errlen, "%s is %zu bytes: expected at most %zu "
 		    "bytes and no NUL character", key, len, size - 1);
 		return -1;
 	}
@@ -344,7 +328,7 @@ inv_gpu_from_json(const json_t *obj, uint32_t n, struct inv_gpu *gpu,
 
 	memset(gpu, 0, sizeof(*gpu));
 	if (!json_is_object(obj)) {
-		inv_err(err, errlen, "gpus[%" PRIu32 "] must be an object", n);
+		util_err(err, errlen, "gpus[%" PRIu32 "] must be an object", n);
 		return -1;
 	}
 	if (inv_json_check_keys(obj, inv_gpu_keys, 5, msg, sizeof(msg)) == -1)
@@ -381,7 +365,7 @@ inv_gpu_from_json(const json_t *obj, uint32_t n, struct inv_gpu *gpu,
 	return 0;
 
 fail:
-	inv_err(err, errlen, "gpus[%" PRIu32 "]: %s", n, msg);
+	util_err(err, errlen, "gpus[%" PRIu32 "]: %s", n, msg);
 	return -1;
 }
 
@@ -393,23 +377,23 @@ inv_node_gpus_from_json(const json_t *obj, struct inv_node *node, char *err,
 	size_t	 i, n;
 
 	if (gpus == NULL) {
-		inv_err(err, errlen, "gpus is missing: list the node's GPUs");
+		util_err(err, errlen, "gpus is missing: list the node's GPUs");
 		return -1;
 	}
 	if (!json_is_array(gpus)) {
-		inv_err(err, errlen, "gpus must be an array");
+		util_err(err, errlen, "gpus must be an array");
 		return -1;
 	}
 	n = json_array_size(gpus);
 	if (n == 0 || n > INV_GPUS_MAX) {
-		inv_err(err, errlen, "%zu GPUs listed: expected 1 to %d", n,
+		util_err(err, errlen, "%zu GPUs listed: expected 1 to %d", n,
 		    INV_GPUS_MAX);
 		return -1;
 	}
 
 	node->gpus = calloc(n, sizeof(*node->gpus));
 	if (node->gpus == NULL) {
-		inv_err(err, errlen, "out of memory");
+		util_err(err, errlen, "out of memory");
 		return -1;
 	}
 	node->ngpus = (uint32_t)n;
@@ -431,13 +415,13 @@ inv_node_from_json(const json_t *obj, struct inv_node *node, char *err,
 
 	memset(node, 0, sizeof(*node));
 	if (!json_is_object(obj)) {
-		inv_err(err, errlen, "must be an object");
+		util_err(err, errlen, "must be an object");
 		return -1;
 	}
 	r = inv_json_string(obj, "id", node->id, sizeof(node->id), err,
 	    errlen);
 	if (r == 0)
-		inv_err(err, errlen, "id is missing");
+		util_err(err, errlen, "id is missing");
 	if (r != 1)
 		return -1;
 
@@ -447,7 +431,7 @@ inv_node_from_json(const json_t *obj, struct inv_node *node, char *err,
 	r = inv_json_string(obj, "address", node->address,
 	    sizeof(node->address), err, errlen);
 	if (r == 0)
-		inv_err(err, errlen, "address is missing");
+		util_err(err, errlen, "address is missing");
 	if (r != 1)
 		return -1;
 
@@ -505,7 +489,7 @@ inv_check_duplicates(const struct inv *inv, const char *name, char *err,
 		return 0;
 	idx = calloc(inv->nnodes, sizeof(*idx));
 	if (idx == NULL) {
-		inv_err(err, errlen, "%s: out of memory", name);
+		util_err(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 
@@ -520,7 +504,7 @@ inv_check_duplicates(const struct inv *inv, const char *name, char *err,
 			b = idx[i];
 			if (pass == 0 && strcmp(inv->nodes[a].id,
 			    inv->nodes[b].id) == 0) {
-				inv_err(err, errlen, "%s: nodes[%zu] and "
+				util_err(err, errlen, "%s: nodes[%zu] and "
 				    "nodes[%zu] have the same id %s", name,
 				    a, b, inv->nodes[a].id);
 				free(idx);
@@ -528,7 +512,7 @@ inv_check_duplicates(const struct inv *inv, const char *name, char *err,
 			}
 			if (pass == 1 && strcmp(inv->nodes[a].address,
 			    inv->nodes[b].address) == 0) {
-				inv_err(err, errlen, "%s: nodes[%zu] (%s) and "
+				util_err(err, errlen, "%s: nodes[%zu] (%s) and "
 				    "nodes[%zu] (%s) have the same address %s",
 				    name, a, inv->nodes[a].id, b,
 				    inv->nodes[b].id, inv->nodes[a].address);
@@ -548,10 +532,10 @@ inv_err_node(char *err, size_t errlen, const char *name, size_t i,
     const char *id, const char *msg)
 {
 	if (id[0] != '\0' && util_check_node_id(id, NULL, 0) == 0)
-		inv_err(err, errlen, "%s: nodes[%zu] (%s): %s", name, i, id,
+		util_err(err, errlen, "%s: nodes[%zu] (%s): %s", name, i, id,
 		    msg);
 	else
-		inv_err(err, errlen, "%s: nodes[%zu]: %s", name, i, msg);
+		util_err(err, errlen, "%s: nodes[%zu]: %s", name, i, msg);
 }
 
 /* Checks one parsed node and prefixes any error with its position and id. */
@@ -562,11 +546,11 @@ inv_check_parsed_node(const struct inv_node *node, size_t i,
 	char msg[PPC_ERRLEN];
 
 	if (util_check_node_id(node->id, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "%s: nodes[%zu]: %s", name, i, msg);
+		util_err(err, errlen, "%s: nodes[%zu]: %s", name, i, msg);
 		return -1;
 	}
 	if (inv_node_check_fields(node, msg, sizeof(msg)) == -1) {
-		inv_err(err, errlen, "%s: nodes[%zu] (%s): %s", name, i,
+		util_err(err, errlen, "%s: nodes[%zu] (%s): %s", name, i,
 		    node->id, msg);
 		return -1;
 	}
@@ -586,22 +570,22 @@ inv_from_jansson(struct inv *inv, const void *json, const char *name,
 		name = "inventory";
 	if (!json_is_object(root) ||
 	    (nodes = json_object_get(root, "nodes")) == NULL) {
-		inv_err(err, errlen, "%s: expected an object with a \"nodes\" "
+		util_err(err, errlen, "%s: expected an object with a \"nodes\" "
 		    "array", name);
 		return -1;
 	}
 	if (json_object_size(root) != 1) {
-		inv_err(err, errlen, "%s: unknown key next to \"nodes\": the "
+		util_err(err, errlen, "%s: unknown key next to \"nodes\": the "
 		    "top-level object has only \"nodes\"", name);
 		return -1;
 	}
 	if (!json_is_array(nodes)) {
-		inv_err(err, errlen, "%s: \"nodes\" must be an array", name);
+		util_err(err, errlen, "%s: \"nodes\" must be an array", name);
 		return -1;
 	}
 	n = json_array_size(nodes);
 	if (n > INV_NODES_MAX) {
-		inv_err(err, errlen, "%s: %zu nodes listed: expected at most "
+		util_err(err, errlen, "%s: %zu nodes listed: expected at most "
 		    "%d", name, n, INV_NODES_MAX);
 		return -1;
 	}
@@ -610,7 +594,7 @@ inv_from_jansson(struct inv *inv, const void *json, const char *name,
 
 	inv->nodes = calloc(n, sizeof(*inv->nodes));
 	if (inv->nodes == NULL) {
-		inv_err(err, errlen, "%s: out of memory", name);
+		util_err(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -648,14 +632,14 @@ inv_parse_json(struct inv *inv, const char *text, size_t len,
 	if (name == NULL)
 		name = "inventory";
 	if (len > INV_FILE_MAX) {
-		inv_err(err, errlen, "%s: %zu bytes is over the limit of %u "
+		util_err(err, errlen, "%s: %zu bytes is over the limit of %u "
 		    "bytes", name, len, INV_FILE_MAX);
 		return -1;
 	}
 
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		inv_err(err, errlen, "%s:%d:%d: invalid JSON: %s", name,
+		util_err(err, errlen, "%s:%d:%d: invalid JSON: %s", name,
 		    jerr.line, jerr.column, inv_quote(jerr.text, q, sizeof(q)));
 		return -1;
 	}

@@ -63,6 +63,13 @@ int util_write_file_atomic(const char *path, const void *data, size_t len,
 char *util_read_file(const char *path, size_t max, size_t *len, char *err,
     size_t errlen);
 
+/*
+ * Formats a message into err, as snprintf does, for the library functions
+ * that return -1 with a reason. Does nothing when err is NULL or errlen is 0.
+ */
+void util_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Monotonic clock in milliseconds. */
 uint64_t util_now_ms(void);
 

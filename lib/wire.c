@@ -4,7 +4,6 @@
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,21 +24,6 @@
  * 15 bytes, so a 1 MiB frame cannot list many more stages than this. */
 #define WIRE_STAGES_MAX	65536
 
-static void	wire_err(char *err, size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-wire_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Framing. */
 
 enum wire_result
@@ -59,12 +43,12 @@ wire_parse(const uint8_t *buf, size_t len, uint32_t max_frame,
 	flen = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
 	    (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
 	if (flen == 0) {
-		wire_err(err, errlen, "frame length is 0: every frame holds "
+		util_err(err, errlen, "frame length is 0: every frame holds "
 		    "an Envelope with one message");
 		return WIRE_ERROR;
 	}
 	if (flen > max_frame) {
-		wire_err(err, errlen, "frame length %" PRIu32 " is over the "
+		util_err(err, errlen, "frame length %" PRIu32 " is over the "
 		    "limit of %" PRIu32 " bytes", flen, max_frame);
 		return WIRE_ERROR;
 	}
@@ -73,12 +57,12 @@ wire_parse(const uint8_t *buf, size_t len, uint32_t max_frame,
 
 	e = ppcoord__envelope__unpack(NULL, flen, buf + WIRE_HEADER_LEN);
 	if (e == NULL) {
-		wire_err(err, errlen, "frame of %" PRIu32 " bytes is not a "
+		util_err(err, errlen, "frame of %" PRIu32 " bytes is not a "
 		    "valid Envelope", flen);
 		return WIRE_ERROR;
 	}
 	if (e->msg_case == PPCOORD__ENVELOPE__MSG__NOT_SET) {
-		wire_err(err, errlen, "Envelope of %" PRIu32 " bytes has no "
+		util_err(err, errlen, "Envelope of %" PRIu32 " bytes has no "
 		    "known message set", flen);
 		ppcoord__envelope__free_unpacked(e, NULL);
 		return WIRE_ERROR;
@@ -120,7 +104,7 @@ wire_read(struct evbuffer *in, uint32_t max_frame, Ppcoord__Envelope **env,
 
 	frame = evbuffer_pullup(in, (ssize_t)(WIRE_HEADER_LEN + flen));
 	if (frame == NULL) {
-		wire_err(err, errlen, "out of memory reading a frame of %"
+		util_err(err, errlen, "out of memory reading a frame of %"
 		    PRIu32 " bytes", flen);
 		return WIRE_ERROR;
 	}
@@ -229,12 +213,12 @@ wire_copy_string(const char *field, const char *s, char *buf, size_t size,
 	size_t len;
 
 	if (s == NULL) {
-		wire_err(err, errlen, "%s is missing", field);
+		util_err(err, errlen, "%s is missing", field);
 		return -1;
 	}
 	len = strlen(s);
 	if (len >= size) {
-		wire_err(err, errlen, "%s is %zu bytes long: the maximum is "
+		util_err(err, errlen, "%s is %zu bytes long: the maximum is "
 		    "%zu", field, len, size - 1);
 		return -1;
 	}
@@ -263,7 +247,7 @@ wire_gpu_to_inv(const Ppcoord__Gpu *g, size_t i, struct inv_gpu *gpu,
 		gpu->memory_free = g->memory_free;
 		return 0;
 	}
-	wire_err(err, errlen, "gpus[%zu]: %s", i, msg);
+	util_err(err, errlen, "gpus[%zu]: %s", i, msg);
 	return -1;
 }
 
@@ -276,32 +260,32 @@ wire_hello_to_node(const Ppcoord__Hello *hello, struct inv_node *node,
 
 	memset(node, 0, sizeof(*node));
 	if (!hello->has_protocol_version) {
-		wire_err(err, errlen, "Hello: protocol_version is missing");
+		util_err(err, errlen, "Hello: protocol_version is missing");
 		return -1;
 	}
 	if (wire_copy_string("node_id", hello->node_id, node->id,
 	    sizeof(node->id), msg, sizeof(msg)) == -1 ||
 	    wire_copy_string("address", hello->address, node->address,
 	    sizeof(node->address), msg, sizeof(msg)) == -1) {
-		wire_err(err, errlen, "Hello: %s", msg);
+		util_err(err, errlen, "Hello: %s", msg);
 		return -1;
 	}
 	if (hello->n_gpus == 0 || hello->n_gpus > INV_GPUS_MAX) {
-		wire_err(err, errlen, "Hello: %zu GPUs listed: expected 1 to "
+		util_err(err, errlen, "Hello: %zu GPUs listed: expected 1 to "
 		    "%d", hello->n_gpus, INV_GPUS_MAX);
 		return -1;
 	}
 
 	node->gpus = calloc(hello->n_gpus, sizeof(*node->gpus));
 	if (node->gpus == NULL) {
-		wire_err(err, errlen, "Hello: out of memory");
+		util_err(err, errlen, "Hello: out of memory");
 		return -1;
 	}
 	node->ngpus = (uint32_t)hello->n_gpus;
 	for (i = 0; i < hello->n_gpus; i++) {
 		if (wire_gpu_to_inv(hello->gpus[i], i, &node->gpus[i], msg,
 		    sizeof(msg)) == -1) {
-			wire_err(err, errlen, "Hello: %s", msg);
+			util_err(err, errlen, "Hello: %s", msg);
 			goto fail;
 		}
 	}
@@ -309,7 +293,7 @@ wire_hello_to_node(const Ppcoord__Hello *hello, struct inv_node *node,
 	node->workers = hello->has_workers ? hello->workers : node->ngpus;
 
 	if (inv_node_check(node, msg, sizeof(msg)) == -1) {
-		wire_err(err, errlen, "Hello: %s", msg);
+		util_err(err, errlen, "Hello: %s", msg);
 		goto fail;
 	}
 	return 0;
@@ -600,40 +584,40 @@ wire_assignment_check_counts(const Ppcoord__Assignment *a, char *err,
     size_t errlen)
 {
 	if (a->generation == 0) {
-		wire_err(err, errlen, "generation 0 is reserved for no "
+		util_err(err, errlen, "generation 0 is reserved for no "
 		    "assignment");
 		return -1;
 	}
 	if (a->num_stages == 0 || a->num_stages > WIRE_STAGES_MAX) {
-		wire_err(err, errlen, "num_stages %" PRIu32 " is out of range: "
+		util_err(err, errlen, "num_stages %" PRIu32 " is out of range: "
 		    "expected 1 to %d", a->num_stages, WIRE_STAGES_MAX);
 		return -1;
 	}
 	if (a->tp_size == 0 || a->tp_size > INV_GPUS_MAX) {
-		wire_err(err, errlen, "tp_size %" PRIu32 " is out of range: "
+		util_err(err, errlen, "tp_size %" PRIu32 " is out of range: "
 		    "expected 1 to %d", a->tp_size, INV_GPUS_MAX);
 		return -1;
 	}
 	if (a->nnodes == 0 || a->nnodes > a->num_stages) {
-		wire_err(err, errlen, "nnodes %" PRIu32 " is out of range: "
+		util_err(err, errlen, "nnodes %" PRIu32 " is out of range: "
 		    "expected 1 to num_stages %" PRIu32, a->nnodes,
 		    a->num_stages);
 		return -1;
 	}
 	if (a->node_rank >= a->nnodes) {
-		wire_err(err, errlen, "node_rank %" PRIu32 " is not below "
+		util_err(err, errlen, "node_rank %" PRIu32 " is not below "
 		    "nnodes %" PRIu32, a->node_rank, a->nnodes);
 		return -1;
 	}
 	if (a->stage_count == 0 || a->first_stage >= a->num_stages ||
 	    a->num_stages - a->first_stage < a->stage_count) {
-		wire_err(err, errlen, "stages %" PRIu32 " to %" PRIu64 " are "
+		util_err(err, errlen, "stages %" PRIu32 " to %" PRIu64 " are "
 		    "outside num_stages %" PRIu32, a->first_stage,
 		    (uint64_t)a->first_stage + a->stage_count, a->num_stages);
 		return -1;
 	}
 	if (a->master_port == 0 || a->master_port > 65535) {
-		wire_err(err, errlen, "master_port %" PRIu32 " is out of "
+		util_err(err, errlen, "master_port %" PRIu32 " is out of "
 		    "range: expected 1 to 65535", a->master_port);
 		return -1;
 	}
@@ -650,14 +634,14 @@ wire_assignment_check_layers(const Ppcoord__Assignment *a, char *err,
 	size_t		i;
 
 	if (a->n_layer_partition != a->num_stages) {
-		wire_err(err, errlen, "layer_partition has %zu entries: "
+		util_err(err, errlen, "layer_partition has %zu entries: "
 		    "expected num_stages %" PRIu32, a->n_layer_partition,
 		    a->num_stages);
 		return -1;
 	}
 	for (i = 0; i < a->n_layer_partition; i++) {
 		if (a->layer_partition[i] == 0) {
-			wire_err(err, errlen, "layer_partition[%zu] is 0: "
+			util_err(err, errlen, "layer_partition[%zu] is 0: "
 			    "every stage needs at least one layer", i);
 			return -1;
 		}
@@ -668,12 +652,12 @@ wire_assignment_check_layers(const Ppcoord__Assignment *a, char *err,
 			end = sum;
 	}
 	if (sum > UINT32_MAX) {
-		wire_err(err, errlen, "layer_partition sums to %" PRIu64
+		util_err(err, errlen, "layer_partition sums to %" PRIu64
 		    " layers: the maximum is %" PRIu32, sum, UINT32_MAX);
 		return -1;
 	}
 	if (a->first_layer != first || a->end_layer != end) {
-		wire_err(err, errlen, "layers %" PRIu32 " to %" PRIu32 " do not "
+		util_err(err, errlen, "layers %" PRIu32 " to %" PRIu32 " do not "
 		    "match stages %" PRIu32 " to %" PRIu64 " of layer_partition, "
 		    "which hold layers %" PRIu64 " to %" PRIu64, a->first_layer,
 		    a->end_layer, a->first_stage,
@@ -696,31 +680,31 @@ wire_assignment_check_stages(const Ppcoord__Assignment *a, char *err,
 	int				 mine;
 
 	if (a->n_stages != a->num_stages) {
-		wire_err(err, errlen, "%zu stages listed: expected num_stages "
+		util_err(err, errlen, "%zu stages listed: expected num_stages "
 		    "%" PRIu32, a->n_stages, a->num_stages);
 		return -1;
 	}
 	for (i = 0; i < a->n_stages; i++) {
 		si = a->stages[i];
 		if (!si->has_stage || si->stage != i) {
-			wire_err(err, errlen, "stages[%zu]: stage is missing "
+			util_err(err, errlen, "stages[%zu]: stage is missing "
 			    "or not %zu", i, i);
 			return -1;
 		}
 		if (si->node_id == NULL || si->address == NULL) {
-			wire_err(err, errlen, "stages[%zu]: node_id or address "
+			util_err(err, errlen, "stages[%zu]: node_id or address "
 			    "is missing", i);
 			return -1;
 		}
 		if (util_check_node_id(si->node_id, msg, sizeof(msg)) == -1 ||
 		    util_check_address(si->address, msg, sizeof(msg)) == -1) {
-			wire_err(err, errlen, "stages[%zu]: %s", i, msg);
+			util_err(err, errlen, "stages[%zu]: %s", i, msg);
 			return -1;
 		}
 		if (!si->has_first_layer || !si->has_end_layer ||
 		    si->first_layer != layer ||
 		    si->end_layer != layer + a->layer_partition[i]) {
-			wire_err(err, errlen, "stages[%zu]: layers do not "
+			util_err(err, errlen, "stages[%zu]: layers do not "
 			    "match layer_partition, which gives %" PRIu64
 			    " to %" PRIu64, i, layer,
 			    layer + a->layer_partition[i]);
@@ -731,7 +715,7 @@ wire_assignment_check_stages(const Ppcoord__Assignment *a, char *err,
 		mine = i >= a->first_stage &&
 		    i < (size_t)a->first_stage + a->stage_count;
 		if (mine && strcmp(si->node_id, a->node_id) != 0) {
-			wire_err(err, errlen, "stages[%zu] names node %s, but "
+			util_err(err, errlen, "stages[%zu] names node %s, but "
 			    "the assignment gives that stage to %s", i,
 			    si->node_id, a->node_id);
 			return -1;
@@ -750,7 +734,7 @@ wire_assignment_to_env(const Ppcoord__Assignment *a, struct stage_env *env,
 	memset(env, 0, sizeof(*env));
 	missing = wire_assignment_missing(a);
 	if (missing != NULL) {
-		wire_err(err, errlen, "Assignment: %s is missing", missing);
+		util_err(err, errlen, "Assignment: %s is missing", missing);
 		return -1;
 	}
 	if (util_check_node_id(a->node_id, msg, sizeof(msg)) == -1 ||
@@ -758,12 +742,12 @@ wire_assignment_to_env(const Ppcoord__Assignment *a, struct stage_env *env,
 	    wire_assignment_check_counts(a, msg, sizeof(msg)) == -1 ||
 	    wire_assignment_check_layers(a, msg, sizeof(msg)) == -1 ||
 	    wire_assignment_check_stages(a, msg, sizeof(msg)) == -1) {
-		wire_err(err, errlen, "Assignment: %s", msg);
+		util_err(err, errlen, "Assignment: %s", msg);
 		return -1;
 	}
 	if (envfile_format_partition(a->layer_partition, a->n_layer_partition,
 	    env->layer_partition, sizeof(env->layer_partition)) == -1) {
-		wire_err(err, errlen, "Assignment: layer_partition of %zu "
+		util_err(err, errlen, "Assignment: layer_partition of %zu "
 		    "stages is longer than %d bytes as text",
 		    a->n_layer_partition, ENVFILE_PARTITION_MAX - 1);
 		return -1;
