@@ -224,6 +224,16 @@ agent_signal_cb(evutil_socket_t sig, short events, void *arg)
 	event_base_loopexit(a->base, NULL);
 }
 
+void
+agent_timer_add(struct event *ev, uint64_t ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(ev, &tv);
+}
+
 static void
 agent_watchdog_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -234,7 +244,6 @@ static void
 agent_events_init(struct agent *a)
 {
 	static const int	 sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-	struct timeval		 tv;
 	uint64_t		 wd;
 	size_t			 i;
 
@@ -252,9 +261,7 @@ agent_events_init(struct agent *a)
 		    agent_watchdog_cb, a);
 		if (a->watchdog_ev == NULL)
 			fatalx("failed to create the watchdog timer");
-		tv.tv_sec = (time_t)(wd / 1000);
-		tv.tv_usec = (suseconds_t)(wd % 1000) * 1000;
-		evtimer_add(a->watchdog_ev, &tv);
+		agent_timer_add(a->watchdog_ev, wd);
 		log_debug("systemd watchdog: pinging every %llu ms",
 		    (unsigned long long)wd);
 	}

@@ -115,6 +115,8 @@ struct agent {
 int	agent_load_conf(const char *path, struct agent_conf *conf,
 	    SSL_CTX **ctx, char *node_id, size_t idlen, struct inv_node *node,
 	    struct conf_errors *errs);
+/* Adds the timer ev to fire in ms milliseconds. */
+void	agent_timer_add(struct event *ev, uint64_t ms);
 
 /* agent_conn.c */
 void	agent_conn_init(struct agent *a);

@@ -49,21 +49,11 @@ agent_conn_init(struct agent *a)
 	agent_session_init(a);
 }
 
-static void
-conn_timer_add(struct event *ev, uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
 /* Schedules the first connection attempt at once. */
 void
 agent_conn_start(struct agent *a)
 {
-	conn_timer_add(a->retry_ev, 0);
+	agent_timer_add(a->retry_ev, 0);
 }
 
 /* The head the next attempt goes to: a NotLeader redirect first, then the
@@ -188,7 +178,7 @@ agent_conn_lost(struct agent *a, bool warn, const char *fmt, ...)
 			log_info("%lu connection failures not logged",
 			    suppressed);
 	}
-	conn_timer_add(a->retry_ev, delay);
+	agent_timer_add(a->retry_ev, delay);
 }
 
 /* NotLeader: the next attempt goes to `leader` at once the first time; a
@@ -209,7 +199,7 @@ agent_conn_redirect(struct agent *a, const char *leader)
 		delay = conn_backoff(a, &capped);
 	log_info("head %s is not the leader: connecting to %s in %.1f s",
 	    prev, leader, (double)delay / 1000);
-	conn_timer_add(a->retry_ev, delay);
+	agent_timer_add(a->retry_ev, delay);
 }
 
 /* Starts an attempt to the next head. */
@@ -233,7 +223,7 @@ conn_retry_cb(evutil_socket_t fd, short events, void *arg)
 	}
 
 	a->state = AGENT_CONNECTING;
-	conn_timer_add(a->welcome_ev, AGENT_WELCOME_TIMEOUT_MS);
+	agent_timer_add(a->welcome_ev, AGENT_WELCOME_TIMEOUT_MS);
 	if (util_split_host_port(a->target, host, sizeof(host), &portnum, err,
 	    sizeof(err)) == -1) {
 		agent_conn_lost(a, true, "%s", err);

@@ -57,16 +57,6 @@ agent_session_free(struct agent *a)
 	a->heartbeat_ev = a->timeout_ev = NULL;
 }
 
-static void
-session_timer_add(struct event *ev, uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
 /* The local address of the connection as an IP literal, for Hello when
  * agent.advertise_address is not set. IPv4-mapped IPv6 becomes IPv4. */
 static int
@@ -184,8 +174,8 @@ session_welcome(struct agent *a, const Ppcoord__Welcome *w)
 	    (unsigned long long)a->heartbeat_ms,
 	    (unsigned long long)a->node_timeout_ms);
 
-	session_timer_add(a->heartbeat_ev, a->heartbeat_ms);
-	session_timer_add(a->timeout_ev, a->node_timeout_ms);
+	agent_timer_add(a->heartbeat_ev, a->heartbeat_ms);
+	agent_timer_add(a->timeout_ev, a->node_timeout_ms);
 }
 
 static void
@@ -352,5 +342,5 @@ session_timeout_cb(evutil_socket_t fd, short events, void *arg)
 		    (unsigned long long)a->node_timeout_ms);
 		return;
 	}
-	session_timer_add(a->timeout_ev, a->node_timeout_ms - idle);
+	agent_timer_add(a->timeout_ev, a->node_timeout_ms - idle);
 }
