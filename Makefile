@@ -151,7 +151,13 @@ $(BUILD)/tests/planref: tests/tools/planref.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-integ: $(PROGRAMS) $(FAKE_NVML) $(BUILD)/tests/badpeer $(BUILD)/tests/planref
+# A stand-in for systemd's notification socket, for tests/integ/t_units.sh.
+$(BUILD)/tests/notifysink: tests/tools/notifysink.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+integ: $(PROGRAMS) $(FAKE_NVML) $(BUILD)/tests/badpeer $(BUILD)/tests/planref \
+		$(BUILD)/tests/notifysink
 	@BIN=$(CURDIR)/$(BUILD) sh tests/integ/run.sh $(INTEG_TESTS)
 
 # The head and three agents, placed and then stopped, under Valgrind's

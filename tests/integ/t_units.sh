@@ -35,35 +35,20 @@ tail -n 1 "$T/security-head.out"
 	{ cat "$T/security-agent.out"; fail "ppcoord-agent.service exposure is above 7.0"; }
 tail -n 1 "$T/security-agent.out"
 
-# READY=1 and WATCHDOG=1 over $NOTIFY_SOCKET need a datagram listener.
-command -v python3 >/dev/null || { log "python3 missing: notify check left out"; exit 0; }
+# READY=1 and WATCHDOG=1 over $NOTIFY_SOCKET, received by notifysink.
 make_certs
 EXPECTED_NODES=1
 HEAD_PORT=$(free_port) || fail "no free port"
 write_head_conf
-cat >"$T/notify.py" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(1.0)
-seen = set()
-end = time.time() + float(sys.argv[2])
-with open(sys.argv[3], "a") as out:
-    while time.time() < end:
-        try:
-            msg = s.recv(4096).decode()
-        except socket.timeout:
-            continue
-        out.write(msg.replace("\n", " ") + "\n")
-        out.flush()
-PY
-# notify_check NAME CONFIG_PROGRAM CONFIG: runs the daemon with
+# notify_check NAME CHECK_ADDR CONFIG_PROGRAM CONFIG: runs the daemon with
 # NOTIFY_SOCKET and WATCHDOG_USEC set as systemd sets them, and waits for
 # READY=1 and then WATCHDOG=1 (WatchdogSec= kills a daemon that never
-# pings).
+# pings). With CHECK_ADDR, the port there must accept connections by the
+# time READY=1 arrives. SIGTERM must then bring STOPPING=1.
 notify_check() {
-	local name=$1 prog=$2 conf=$3 pid
-	python3 "$T/notify.py" "$T/$name-notify.sock" 20 "$T/$name.notify" &
+	local name=$1 check=$2 prog=$3 conf=$4 pid
+	"$BIN/tests/notifysink" ${check:+-c "$check"} \
+		"$T/$name-notify.sock" 20 "$T/$name.notify" &
 	PIDS+=($!)
 	wait_for 5 "the notify listener for $name" test -S "$T/$name-notify.sock"
 	NOTIFY_SOCKET="$T/$name-notify.sock" WATCHDOG_USEC=2000000 \
@@ -72,10 +57,16 @@ notify_check() {
 	pid=$!
 	PIDS+=("$pid")
 	wait_for 10 "READY=1 from $name" grep -q 'READY=1' "$T/$name.notify"
+	if [ -n "$check" ]; then
+		grep 'READY=1' "$T/$name.notify" | head -n 1 | grep -q 'listening=yes' ||
+			fail "$name sent READY=1 before $check accepted connections"
+	fi
 	wait_for 5 "WATCHDOG=1 from $name" grep -q 'WATCHDOG=1' "$T/$name.notify"
+	kill -TERM "$pid"
+	wait_for 10 "STOPPING=1 from $name" grep -q 'STOPPING=1' "$T/$name.notify"
 	log "$name notifications: $(sort -u "$T/$name.notify" | tr '\n' '|')"
 }
 
-notify_check head "$HEAD" "$HEAD_CONF"
+notify_check head "127.0.0.1:$HEAD_PORT" "$HEAD" "$HEAD_CONF"
 agent_conf node-a 127.0.0.2 8 "80 GiB"
-notify_check agent "$AGENT" "$T/node-a/agent.conf"
+notify_check agent "" "$AGENT" "$T/node-a/agent.conf"
