@@ -41,7 +41,7 @@ PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson libcur
 DEB_PACKAGES := build-essential pkg-config libevent-dev libssl-dev \
 	libprotobuf-c-dev protobuf-c-compiler libconfig-dev libcmocka-dev \
 	libjansson-dev openssl iproute2 procps jq curl etcd-server \
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev python3
 
 CC ?= cc
 CFLAGS ?= -O2 -g

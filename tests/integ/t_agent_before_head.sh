@@ -15,33 +15,18 @@ registrations_at_least() {
 hook_runs_are() {
 	[ "$(hook_runs "$1")" = "$2" ]
 }
-command -v python3 >/dev/null || skip "python3 is needed to receive sd_notify datagrams"
-
 EXPECTED_NODES=1
 HEAD_PORT=$(free_port) || fail "no free port"
 
 # A datagram socket standing in for systemd's notification socket: it
 # appends each datagram as one line to notify.log, for at most 60 s.
-python3 - "$T/notify.sock" "$T/notify.log" <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(1)
-end = time.time() + 60
-with open(sys.argv[2], "a") as f:
-    while time.time() < end:
-        try:
-            f.write(s.recv(4096).decode() + "\n")
-            f.flush()
-        except socket.timeout:
-            pass
-PY
+"$BIN/tests/notifysink" "$T/notify.sock" 60 "$T/notify.log" &
 PIDS+=($!)
 wait_for 10 "the notification socket" test -S "$T/notify.sock"
 
 agent_conf node-a 127.0.0.2 8 "80 GiB" 'reconnect_max = "2s";'
 NOTIFY_SOCKET="$T/notify.sock" agent_start node-a
-wait_for 10 "READY=1 from the agent" grep -qx 'READY=1' "$T/notify.log"
+wait_for 10 "READY=1 from the agent" grep -q '^READY=1' "$T/notify.log"
 
 sleep 3
 kill -0 "$(agent_pid node-a)" 2>/dev/null ||
@@ -69,6 +54,6 @@ kill -TERM "$(agent_pid node-a)"
 wait "$(agent_pid node-a)"
 rc=$?
 [ "$rc" = 0 ] || fail "the agent exited with status $rc on SIGTERM"
-wait_for 5 "STOPPING=1 from the agent" grep -qx 'STOPPING=1' "$T/notify.log"
+wait_for 5 "STOPPING=1 from the agent" grep -q '^STOPPING=1' "$T/notify.log"
 state_is node-a assigned || fail "stopping the agent changed its environment file"
 log "agent started before the head was placed once the head came up"
