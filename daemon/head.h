@@ -74,6 +74,7 @@ struct head_htab {
 void	htab_init(struct head_htab *t);
 void	htab_free(struct head_htab *t);
 struct head_hlink *htab_find(const struct head_htab *t, const char *key);
+struct head_hlink *htab_find_next(const struct head_hlink *l);
 void	htab_insert(struct head_htab *t, struct head_hlink *l,
 	    const char *key);
 void	htab_remove(struct head_htab *t, struct head_hlink *l);
@@ -107,7 +108,7 @@ TAILQ_HEAD(head_conns, head_conn);
 struct head_node {
 	TAILQ_ENTRY(head_node)	 n_entry;
 	struct head_hlink	 n_idlink;
-	struct head_hlink	 n_addrlink;	/* while connected */
+	struct head_hlink	 n_addrlink;	/* while in the table */
 	struct inv_node		 n_inv;		/* last reported inventory */
 	struct head_conn	*n_conn;	/* NULL while away */
 	long			 n_plan;	/* index in the plan, or -1 */
@@ -155,7 +156,7 @@ struct head {
 
 	struct head_nodes	 h_nodes;
 	struct head_htab	 h_byid;
-	struct head_htab	 h_byaddr;	/* connected nodes only */
+	struct head_htab	 h_byaddr;	/* every node in the table */
 	size_t			 h_nconnected;	/* joined nodes */
 	size_t			 h_nunusable;	/* joined, but fit no stage */
 	uint64_t		 h_spare_seq;

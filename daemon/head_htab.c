@@ -83,6 +83,19 @@ htab_find(const struct head_htab *t, const char *key)
 	return NULL;
 }
 
+/* Returns the next entry after l with the same key, for keys that
+ * several entries share. */
+struct head_hlink *
+htab_find_next(const struct head_hlink *l)
+{
+	struct head_hlink	*x;
+
+	for (x = l->hl_next; x != NULL; x = x->hl_next)
+		if (strcmp(x->hl_key, l->hl_key) == 0)
+			return x;
+	return NULL;
+}
+
 /* Inserts l under key; the key string must live as long as the entry. */
 void
 htab_insert(struct head_htab *t, struct head_hlink *l, const char *key)

@@ -95,15 +95,41 @@ node_find(const char *id)
 	    offsetof(struct head_node, n_idlink));
 }
 
+/* True while n keeps its address from other nodes: when connected, and
+ * while an away plan node may still return (members_node_state
+ * "connecting"). A lost node frees it, so that a replacement machine
+ * with a new node id can take the address. */
+static bool
+node_holds_address(const struct head_node *n)
+{
+	if (n->n_conn != NULL)
+		return true;
+	return n->n_lost_at_ms != 0 && hd->h_state == HEAD_ACTIVE;
+}
+
+/* The node other than `id` that holds address `addr`, or NULL. Away and
+ * lost nodes stay indexed, so several nodes may share an address. */
 static struct head_node *
-node_find_addr(const char *addr)
+node_address_holder(const char *addr, const char *id)
 {
 	struct head_hlink	*l;
+	struct head_node	*n;
 
-	if ((l = htab_find(&hd->h_byaddr, addr)) == NULL)
-		return NULL;
-	return (struct head_node *)((char *)l -
-	    offsetof(struct head_node, n_addrlink));
+	for (l = htab_find(&hd->h_byaddr, addr); l != NULL;
+	    l = htab_find_next(l)) {
+		n = (struct head_node *)((char *)l -
+		    offsetof(struct head_node, n_addrlink));
+		if (strcmp(n->n_inv.id, id) != 0 && node_holds_address(n))
+			return n;
+	}
+	return NULL;
+}
+
+static void
+node_addr_index(struct head_node *n)
+{
+	htab_insert(&hd->h_byaddr, &n->n_addrlink, n->n_inv.address);
+	n->n_addr_indexed = true;
 }
 
 static struct head_node *
@@ -119,6 +145,7 @@ node_new(const struct inv_node *inv)
 	}
 	n->n_plan = -1;
 	htab_insert(&hd->h_byid, &n->n_idlink, n->n_inv.id);
+	node_addr_index(n);
 	TAILQ_INSERT_TAIL(&hd->h_nodes, n, n_entry);
 	return n;
 }
@@ -924,6 +951,27 @@ members_greet(struct head_node *n, bool changed, const Ppcoord__Hello *h)
 	members_check_quorum();
 }
 
+/* Rejects a Hello whose address another node holds: a connected node,
+ * or an away plan node that may still return to its stages. */
+static void
+members_reject_address(struct head_conn *c, const struct inv_node *ni,
+    const struct head_node *holder)
+{
+	uint64_t	 now = util_now_ms();
+
+	if (holder->n_conn != NULL) {
+		conn_reject(c, PPCOORD__REJECT__REASON__REASON_DUPLICATE_ADDRESS,
+		    "node %s advertises address %s, which connected node %s "
+		    "uses", ni->id, ni->address, holder->n_inv.id);
+		return;
+	}
+	conn_reject(c, PPCOORD__REJECT__REASON__REASON_DUPLICATE_ADDRESS,
+	    "node %s advertises address %s, which away node %s keeps until "
+	    "it returns or is lost in %llu ms", ni->id, ni->address,
+	    holder->n_inv.id, (unsigned long long)(holder->n_lost_at_ms > now ?
+	    holder->n_lost_at_ms - now : 0));
+}
+
 /* Checks a Hello against the certificate and the nodes already joined.
  * Returns 0, or -1 after rejecting the connection. */
 static int
@@ -955,12 +1003,8 @@ members_check_hello(struct head_conn *c, const Ppcoord__Hello *h,
 		    "%s", err);
 		return -1;
 	}
-	other = node_find_addr(ni->address);
-	if (other != NULL && other->n_conn != NULL &&
-	    strcmp(other->n_inv.id, ni->id) != 0) {
-		conn_reject(c, PPCOORD__REJECT__REASON__REASON_DUPLICATE_ADDRESS,
-		    "address %s is already used by connected node %s",
-		    ni->address, other->n_inv.id);
+	if ((other = node_address_holder(ni->address, ni->id)) != NULL) {
+		members_reject_address(c, ni, other);
 		inv_node_free(ni);
 		return -1;
 	}
@@ -996,8 +1040,7 @@ members_attach(struct head_node *n, struct head_conn *c,
 	} else
 		inv_node_free(ni);
 
-	htab_insert(&hd->h_byaddr, &n->n_addrlink, n->n_inv.address);
-	n->n_addr_indexed = true;
+	node_addr_index(n);
 	n->n_conn = c;
 	c->c_node = n;
 	n->n_joined_ms = util_now_ms();
@@ -1095,7 +1138,6 @@ members_disconnected(struct head_node *n, const char *reason,
 	uint64_t	 now = util_now_ms();
 	uint64_t	 lost_at = last_rx_ms + hd->h_conf->node_timeout_ms;
 
-	node_addr_unindex(n);
 	hd->h_nconnected--;
 	if (n->n_unusable)
 		hd->h_nunusable--;

@@ -47,7 +47,7 @@ hello_rejected "address with a newline" invalid_inventory 'address' \
 	-A "$(printf '127.0.0.9\nPPCOORD_MASTER_ADDR=10.6.6.6')"
 hello_rejected "address with a space" invalid_inventory 'address' -A "127.0.0.9 x"
 hello_rejected "address of a healthy node" duplicate_address \
-	'address 127.0.0.2 is already used by connected node node-a' -A 127.0.0.2
+	'node node-d advertises address 127.0.0.2, which connected node node-a uses' -A 127.0.0.2
 
 # Every head log line starts with a timestamp: no value broke a line.
 forged=$(grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z ppcoord-head\[[0-9]+\]: ' "$HEAD_LOG")
