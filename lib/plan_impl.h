@@ -23,6 +23,19 @@
 
 typedef __int128 plan_i128;
 
+/* a / b rounded toward minus infinity, for b > 0: C's division rounds a
+ * negative quotient toward zero. Inline because the memory order's search
+ * calls it in its innermost loop. */
+static inline plan_i128
+plan_div_floor(plan_i128 a, plan_i128 b)
+{
+	plan_i128	q = a / b;
+
+	if (a % b != 0 && a < 0)
+		q--;
+	return q;
+}
+
 /* A closed interval of layer boundary positions. */
 struct plan_ivl {
 	uint32_t	 lo;

@@ -21,19 +21,9 @@
 #include "plan_impl.h"
 
 static plan_i128
-div_floor(plan_i128 a, plan_i128 b)
-{
-	plan_i128	q = a / b;
-
-	if (a % b != 0 && a < 0)
-		q--;
-	return q;
-}
-
-static plan_i128
 div_ceil(plan_i128 a, plan_i128 b)
 {
-	return -div_floor(-a, b);
+	return -plan_div_floor(-a, b);
 }
 
 static int64_t
@@ -81,7 +71,7 @@ plan_stage_memory(const struct plan_config *cfg, uint64_t gpu_memory,
 	if (per == 0)
 		*kv_tokens = b >= c ? INT64_MAX : INT64_MIN;
 	else
-		*kv_tokens = clamp_i64(div_floor((b - c) * tp, per));
+		*kv_tokens = clamp_i64(plan_div_floor((b - c) * tp, per));
 }
 
 void
@@ -409,14 +399,14 @@ plan_mem_tokens_max(const struct plan_mem *m, uint32_t stages,
 	plan_i128	 best, sum = 0, t;
 	uint32_t	 s;
 
-	best = div_floor((plan_i128)budget[0] * m->tp, m->kv);
+	best = plan_div_floor((plan_i128)budget[0] * m->tp, m->kv);
 	for (s = 0; s < stages; s++) {
-		t = div_floor((plan_i128)budget[s] * m->tp, m->kv);
+		t = plan_div_floor((plan_i128)budget[s] * m->tp, m->kv);
 		if (t < best)
 			best = t;
 		sum += budget[s];
 	}
-	t = div_floor(sum * m->tp - m->prefix[m->layers] - m->embedding -
+	t = plan_div_floor(sum * m->tp - m->prefix[m->layers] - m->embedding -
 	    m->head, (plan_i128)m->kv * m->layers);
 	return t < best ? t : best;
 }

@@ -70,16 +70,6 @@ struct lay {
 	size_t		 nseq;
 };
 
-static plan_i128
-lay_div_floor(plan_i128 a, plan_i128 b)
-{
-	plan_i128	q = a / b;
-
-	if (a % b != 0 && a < 0)
-		q--;
-	return q;
-}
-
 static int
 lay_popcount(size_t m)
 {
@@ -281,7 +271,7 @@ lay_stage_tokens(const struct lay *l, uint32_t s, int64_t budget)
 {
 	const struct plan_mem *mem = &l->c->mem;
 
-	return lay_div_floor(((plan_i128)budget - l->w[s]) * mem->tp,
+	return plan_div_floor(((plan_i128)budget - l->w[s]) * mem->tp,
 	    (plan_i128)mem->kv * l->split[s]);
 }
 
