@@ -129,37 +129,6 @@ ca_check_absent(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* Syncs the folder that contains path, so a new link survives a crash. */
-static int
-ca_sync_dir(const char *path, char *err, size_t errlen)
-{
-	char	 dir[PATH_MAX];
-	char	*slash;
-	int	 fd, rc;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "failed to open folder %s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	rc = fsync(fd);
-	close(fd);
-	if (rc == -1) {
-		snprintf(err, errlen, "failed to sync folder %s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * Writes data to a new file `path` with `mode`: a temporary file created
  * 0600, filled, synced, given its mode, then linked to path. Fails when
@@ -170,8 +139,6 @@ ca_write_new(const char *path, const void *data, size_t len, mode_t mode,
     char *err, size_t errlen)
 {
 	char		 tmp[PATH_MAX];
-	const char	*p = data;
-	ssize_t		 n;
 	int		 fd, saved;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
@@ -185,16 +152,8 @@ ca_write_new(const char *path, const void *data, size_t len, mode_t mode,
 		return -1;
 	}
 
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		p += n;
-		len -= n;
-	}
-	if (fsync(fd) == -1 || fchmod(fd, mode) == -1)
+	if (util_write_all(fd, data, len) == -1 ||
+	    fsync(fd) == -1 || fchmod(fd, mode) == -1)
 		goto fail;
 	if (close(fd) == -1) {
 		fd = -1;
@@ -214,7 +173,7 @@ ca_write_new(const char *path, const void *data, size_t len, mode_t mode,
 		return -1;
 	}
 	unlink(tmp);
-	return ca_sync_dir(path, err, errlen);
+	return util_fsync_parent(path, err, errlen);
 
 fail:
 	saved = errno;

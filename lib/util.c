@@ -319,9 +319,8 @@ util_check_address(const char *addr, char *err, size_t errlen)
 	return check_host(addr, PPC_ADDRESS_MAX, "address", err, errlen);
 }
 
-/* Writes all of data to fd, retrying short writes and EINTR. */
-static int
-write_all(int fd, const void *data, size_t len)
+int
+util_write_all(int fd, const void *data, size_t len)
 {
 	const char	*p = data;
 	ssize_t		 n;
@@ -339,9 +338,8 @@ write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* Fsyncs the folder that contains `path`, so that a rename in it is durable. */
-static int
-fsync_parent(const char *path, char *err, size_t errlen)
+int
+util_fsync_parent(const char *path, char *err, size_t errlen)
 {
 	char	 dir[PATH_MAX];
 	char	*slash;
@@ -401,7 +399,7 @@ util_write_file_atomic(const char *path, const void *data, size_t len,
 	if (fchmod(fd, (mode_t)(mode & 07777)) == -1)
 		goto fail;
 	step = "write";
-	if (write_all(fd, data, len) == -1)
+	if (util_write_all(fd, data, len) == -1)
 		goto fail;
 	step = "fsync";
 	if (fsync(fd) == -1)
@@ -416,7 +414,7 @@ util_write_file_atomic(const char *path, const void *data, size_t len,
 	if (rename(tmp, path) == -1)
 		goto fail;
 
-	return fsync_parent(path, err, errlen);
+	return util_fsync_parent(path, err, errlen);
 
 fail:
 	saved = errno;

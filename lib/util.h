@@ -55,6 +55,16 @@ int util_check_address(const char *addr, char *err, size_t errlen);
 int util_write_file_atomic(const char *path, const void *data, size_t len,
     unsigned mode, char *err, size_t errlen);
 
+/* Writes all len bytes of data to fd, retrying short writes and EINTR.
+ * Returns 0, or -1 with errno set. */
+int util_write_all(int fd, const void *data, size_t len);
+
+/*
+ * Fsyncs the folder that contains path, so that a rename or link in it
+ * survives a crash. Returns 0, or -1 with a message in err.
+ */
+int util_fsync_parent(const char *path, char *err, size_t errlen);
+
 /*
  * Reads a whole file of at most `max` bytes into a NUL-terminated malloc'd
  * buffer. Returns the buffer and its length, or NULL with a message in err
