@@ -33,6 +33,7 @@ struct evbuffer;
 
 #include "conf.h"
 #include "inv.h"
+#include "log.h"
 #include "plan.h"
 #include "util.h"
 
@@ -115,6 +116,7 @@ struct head_node {
 	uint64_t		 n_spare_seq;	/* spare order: lower first */
 	uint64_t		 n_sent_gen;	/* generation last sent */
 	uint64_t		 n_acked_gen;	/* from AssignmentAck */
+	struct log_ratelimit	 n_ack_rl;	/* failed or ignored acks */
 	uint64_t		 n_joined_ms;
 	uint64_t		 n_lost_at_ms;	/* away plan node: lost at */
 	bool			 n_addr_indexed;
@@ -137,6 +139,9 @@ struct head_metrics {
 	uint64_t	 frames_in;
 	uint64_t	 frames_out;
 	uint64_t	 connections_refused;
+	uint64_t	 acks_ok;
+	uint64_t	 acks_failed;	/* ok = false from the agent */
+	uint64_t	 acks_ignored;	/* not of the generation sent */
 	double		 plan_seconds;
 };
 

@@ -109,6 +109,15 @@ metrics_counters(struct evbuffer *b)
 	    "head.max_unauthenticated.");
 	evbuffer_add_printf(b, "ppcoord_connections_refused_total %llu\n",
 	    (unsigned long long)m->connections_refused);
+	metric_head(b, "ppcoord_acks_total", "counter",
+	    "AssignmentAcks received: ok, failed (the agent could not apply "
+	    "the generation), or ignored (not of the generation sent).");
+	evbuffer_add_printf(b, "ppcoord_acks_total{result=\"ok\"} %llu\n"
+	    "ppcoord_acks_total{result=\"failed\"} %llu\n"
+	    "ppcoord_acks_total{result=\"ignored\"} %llu\n",
+	    (unsigned long long)m->acks_ok,
+	    (unsigned long long)m->acks_failed,
+	    (unsigned long long)m->acks_ignored);
 	metric_head(b, "ppcoord_frames_total", "counter",
 	    "Protocol frames received and sent.");
 	evbuffer_add_printf(b, "ppcoord_frames_total{direction=\"in\"} %llu\n"

@@ -42,6 +42,12 @@
  * so that a bogus value cannot wrap the counter. */
 #define MEMBERS_GENERATION_MAX	(1ULL << 53)
 
+/* Warnings about one node's failed or ignored acks: at most this many
+ * per interval, so that a node sending acks in a loop cannot flood the
+ * log. */
+#define MEMBERS_ACK_LOG_INTERVAL_S	60
+#define MEMBERS_ACK_LOG_BURST		5
+
 /* Late joiners queue behind the spares the plan itself ordered. */
 #define MEMBERS_LATE_SPARE_SEQ	(1ULL << 32)
 
@@ -144,6 +150,8 @@ node_new(const struct inv_node *inv)
 		return NULL;
 	}
 	n->n_plan = -1;
+	n->n_ack_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(
+	    MEMBERS_ACK_LOG_INTERVAL_S, MEMBERS_ACK_LOG_BURST);
 	htab_insert(&hd->h_byid, &n->n_idlink, n->n_inv.id);
 	node_addr_index(n);
 	TAILQ_INSERT_TAIL(&hd->h_nodes, n, n_entry);
@@ -1089,26 +1097,73 @@ members_hello(struct head_conn *c, const Ppcoord__Hello *h)
 	members_greet(n, changed, h);
 }
 
+/* Formats the count of a node's ack warnings that its rate limit
+ * dropped, as a suffix for the next one. */
+static void
+members_ack_suppressed(unsigned long n, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (n > 0)
+		snprintf(buf, len, " (%lu more failed or ignored acks of this "
+		    "node not logged)", n);
+}
+
+/*
+ * Handles an AssignmentAck. Only an ack of the generation last sent to
+ * the node is stored. An older one is a reply to a push that a newer one
+ * replaced, and any other generation was never sent, so both are
+ * ignored and counted.
+ */
+static void
+members_ack(struct head_node *n, const Ppcoord__AssignmentAck *ack)
+{
+	unsigned long	 suppressed;
+	char		 more[80];
+	bool		 stale = ack->generation < n->n_sent_gen;
+
+	if (ack->generation != n->n_sent_gen || n->n_sent_gen == 0) {
+		hd->h_metrics.acks_ignored++;
+		if (stale) {
+			log_debug("node %s acknowledged generation %llu after "
+			    "it was sent %llu; ignored", n->n_inv.id,
+			    (unsigned long long)ack->generation,
+			    (unsigned long long)n->n_sent_gen);
+			return;
+		}
+		if (!log_ratelimit_allow(&n->n_ack_rl, &suppressed))
+			return;
+		members_ack_suppressed(suppressed, more, sizeof(more));
+		log_warnx("node %s acknowledged generation %llu, which the "
+		    "head never sent it (last sent: %llu); ignored%s",
+		    n->n_inv.id, (unsigned long long)ack->generation,
+		    (unsigned long long)n->n_sent_gen, more);
+		return;
+	}
+	if (ack->has_ok && !ack->ok) {
+		hd->h_metrics.acks_failed++;
+		if (!log_ratelimit_allow(&n->n_ack_rl, &suppressed))
+			return;
+		members_ack_suppressed(suppressed, more, sizeof(more));
+		log_warnx("node %s failed to apply generation %llu: %.256s%s",
+		    n->n_inv.id, (unsigned long long)ack->generation,
+		    ack->error != NULL ? ack->error : "no reason given", more);
+		return;
+	}
+	hd->h_metrics.acks_ok++;
+	n->n_acked_gen = ack->generation;
+	log_debug("node %s acknowledged generation %llu", n->n_inv.id,
+	    (unsigned long long)ack->generation);
+}
+
 /* Handles a frame from a joined node. */
 void
 members_frame(struct head_node *n, const Ppcoord__Envelope *env)
 {
-	const Ppcoord__AssignmentAck	*ack;
-
 	switch (env->msg_case) {
 	case PPCOORD__ENVELOPE__MSG_HEARTBEAT:
 		return;
 	case PPCOORD__ENVELOPE__MSG_ACK:
-		ack = env->ack;
-		if (ack->has_ok && !ack->ok) {
-			log_warnx("node %s failed to apply generation %llu: %s",
-			    n->n_inv.id, (unsigned long long)ack->generation,
-			    ack->error != NULL ? ack->error : "no reason given");
-			return;
-		}
-		n->n_acked_gen = ack->generation;
-		log_debug("node %s acknowledged generation %llu", n->n_inv.id,
-		    (unsigned long long)ack->generation);
+		members_ack(n, env->ack);
 		return;
 	case PPCOORD__ENVELOPE__MSG_HELLO:
 		conn_reject(n->n_conn,

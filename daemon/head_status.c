@@ -10,6 +10,7 @@
  * Placement fields appear only for assigned nodes; last_heartbeat_ms is
  * the age of the last frame received.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,16 @@ status_add_placement(json_t *o, const struct head_node *n)
 	    json_integer(last->end_layer));
 }
 
+/* A generation as a JSON number. json_int_t is signed, so a value past
+ * its range is written as a real instead of wrapping to a negative. */
+static json_t *
+status_generation(uint64_t gen)
+{
+	if (gen > (uint64_t)LLONG_MAX)
+		return json_real((double)gen);
+	return json_integer((json_int_t)gen);
+}
+
 static json_t *
 status_node(const struct head_node *n, uint64_t now)
 {
@@ -56,11 +67,11 @@ status_node(const struct head_node *n, uint64_t now)
 
 	if ((inv = inv_node_to_jansson(&n->n_inv)) == NULL)
 		return NULL;
-	o = json_pack("{s:s, s:s, s:s, s:b, s:i, s:O, s:I}",
+	o = json_pack("{s:s, s:s, s:s, s:b, s:i, s:O, s:o}",
 	    "id", n->n_inv.id, "address", n->n_inv.address, "state", state,
 	    "connected", n->n_conn != NULL, "workers", (int)n->n_inv.workers,
 	    "gpus", json_object_get(inv, "gpus"),
-	    "acked_generation", (json_int_t)n->n_acked_gen);
+	    "acked_generation", status_generation(n->n_acked_gen));
 	json_decref(inv);
 	if (o == NULL)
 		return NULL;
@@ -94,11 +105,11 @@ status_json(void)
 	uint64_t		 now = util_now_ms();
 	char			*text;
 
-	o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s?, s:s, s:o}",
+	o = json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:s?, s:s, s:o}",
 	    "cluster", hd->h_conf->cluster_name, "version", PPCOORD_VERSION,
 	    "state", members_state_name(hd->h_state),
 	    "expected_nodes", (int)hd->h_conf->expected_nodes,
-	    "generation", (json_int_t)hd->h_generation,
+	    "generation", status_generation(hd->h_generation),
 	    "role", ha_role_name(), "leader", ha_leader(),
 	    "store", hd->h_conf->store == CONF_STORE_ETCD ? "etcd" : "file",
 	    "plan", status_plan_object());

@@ -3,7 +3,9 @@
 # Hello, while three healthy agents are placed. The cases are length
 # prefixes of 4 GiB and 1 MiB + 1, a frame cut short by a close, an
 # Envelope with only an unknown field, a heartbeat before the Hello, a
-# second Hello, an ack of a generation never sent, and a flood of 100,000
+# second Hello, an ack of a generation never sent (ignored, so the status
+# never shows it), an ack of the generation sent, 10,000 failed acks
+# (counted, and logged only a few times) and a flood of 100,000
 # heartbeats. The head closes or rejects the bad connection, logs it with
 # the peer address, stays up, and the healthy nodes keep their generation.
 . "$(dirname "$0")/lib.sh"
@@ -78,14 +80,53 @@ expect_log 'rejected node-d \(PEER\): unexpected_message: a second hello'
 expect_healthy
 expect_gone node-d
 
+# node_acked NODE GENERATION: the head lists NODE as connected with
+# acked_generation GENERATION.
+node_acked() {
+	status_json | jq -e --arg n "$1" --argjson g "$2" \
+		'.nodes[] | select(.id == $n and .connected and .acked_generation == $g)' \
+		>/dev/null
+}
+
 case_begin "ack of a generation never sent"
-# NOTE: the head stores any acked generation; while node-d is connected
-# its status shows acked_generation -1 for 2^64 - 1.
-badpeer -s ack $BAD -t 2
-expect_result '^open$'
-expect_log 'node node-d joined from PEER'
+ignored_before=$(metric 'ppcoord_acks_total{result="ignored"}') ||
+	fail "no ppcoord_acks_total in the head's /metrics"
+"$BADPEER" -s ack $BAD -t 4 "127.0.0.1:$HEAD_PORT" >"$T/ack.out" 2>&1 &
+bp=$!
+wait_for 10 "$CASE_NAME: the head to ignore the ack" case_logged \
+	'node node-d acknowledged generation 18446744073709551615, which the head never sent it \(last sent: '"$GEN"'\); ignored'
+node_acked node-d 0 ||
+	fail "$CASE_NAME: node-d's acked_generation is not 0: $(status_json | jq -c '.nodes[] | select(.id == "node-d")')"
+wait "$bp" || fail "$CASE_NAME: badpeer exited with $?"
+sed 's/^/    badpeer: /' "$T/ack.out"
+grep -q '^result: open$' "$T/ack.out" || fail "$CASE_NAME: the head closed node-d"
+wait_for 5 "$CASE_NAME: the ignored ack counted" \
+	metric_at_least 'ppcoord_acks_total{result="ignored"}' $((ignored_before + 1))
 expect_healthy
 wait_for 10 "node-d to leave after its ack" node_gone node-d
+
+case_begin "ack of the generation sent"
+"$BADPEER" -s ack -G "$GEN" $BAD -t 4 "127.0.0.1:$HEAD_PORT" >"$T/ack.out" 2>&1 &
+bp=$!
+wait_for 10 "$CASE_NAME: node-d's ack of generation $GEN stored" node_acked node-d "$GEN"
+wait "$bp" || fail "$CASE_NAME: badpeer exited with $?"
+expect_healthy
+wait_for 10 "node-d to leave after its ack" node_gone node-d
+
+case_begin "10,000 failed acks"
+failed_before=$(metric 'ppcoord_acks_total{result="failed"}') ||
+	fail "no ppcoord_acks_total in the head's /metrics"
+lines_before=$(wc -l <"$HEAD_LOG")
+badpeer -s ack -n 10000 -G "$GEN" -E "disk full" $BAD -t 10
+grep -q '^sending 10000 failed acks' "$BP_OUT" || fail "$CASE_NAME: badpeer did not send the acks"
+wait_for 10 "$CASE_NAME: the head to count the 10,000 failed acks" \
+	metric_at_least 'ppcoord_acks_total{result="failed"}' $((failed_before + 10000))
+expect_log 'node node-d failed to apply generation [0-9]+: disk full'
+logged=$(head_log_since_case | grep -c 'failed to apply generation')
+log "$logged of 10,000 failed acks logged; the head log grew by $(($(wc -l <"$HEAD_LOG") - lines_before)) lines"
+[ "$logged" -le 10 ] || fail "$CASE_NAME: $logged failed acks logged, expected at most 10"
+expect_healthy
+wait_for 10 "node-d to leave after its acks" node_gone node-d
 
 case_begin "100,000 heartbeats as fast as possible"
 frames_before=$(metric 'ppcoord_frames_total{direction="in"}') ||
