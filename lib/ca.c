@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,21 +38,6 @@
 #define CA_SERIAL_BITS		128
 #define CA_BACKDATE_S		3600	/* tolerates clocks up to an hour behind */
 #define CA_DAYS_MAX		36500
-
-static void ca_fail(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Formats a message into err and appends the OpenSSL reasons. */
-static void
-ca_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	tls_error_string(err, errlen);
-}
 
 static int
 ca_path(char *buf, size_t len, const char *dir, const char *name,
@@ -196,7 +180,7 @@ ca_write_key(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 	if ((bio = BIO_new(BIO_s_secmem())) == NULL ||
 	    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL,
 	    NULL) != 1) {
-		ca_fail(err, errlen, "failed to encode the private key for %s",
+		tls_fail(err, errlen, "failed to encode the private key for %s",
 		    path);
 		BIO_free(bio);
 		return -1;
@@ -217,7 +201,7 @@ ca_write_cert(const char *path, X509 *cert, char *err, size_t errlen)
 
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
 	    PEM_write_bio_X509(bio, cert) != 1) {
-		ca_fail(err, errlen, "failed to encode the certificate for %s",
+		tls_fail(err, errlen, "failed to encode the certificate for %s",
 		    path);
 		BIO_free(bio);
 		return -1;
@@ -252,7 +236,7 @@ ca_new_key(char *err, size_t errlen)
 	EVP_PKEY	*key;
 
 	if ((key = EVP_EC_gen("P-256")) == NULL)
-		ca_fail(err, errlen, "failed to generate a P-256 key");
+		tls_fail(err, errlen, "failed to generate a P-256 key");
 	return key;
 }
 
@@ -276,7 +260,7 @@ ca_set_serial(X509 *cert, char *err, size_t errlen)
 	rc = 0;
 done:
 	if (rc == -1)
-		ca_fail(err, errlen, "failed to set a random serial number");
+		tls_fail(err, errlen, "failed to set a random serial number");
 	BN_free(bn);
 	return rc;
 }
@@ -289,14 +273,14 @@ ca_add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value,
 	int		 rc;
 
 	if ((ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value)) == NULL) {
-		ca_fail(err, errlen, "failed to build extension %s = %s",
+		tls_fail(err, errlen, "failed to build extension %s = %s",
 		    OBJ_nid2sn(nid), value);
 		return -1;
 	}
 	rc = X509_add_ext(cert, ext, -1);
 	X509_EXTENSION_free(ext);
 	if (rc != 1) {
-		ca_fail(err, errlen, "failed to add extension %s",
+		tls_fail(err, errlen, "failed to add extension %s",
 		    OBJ_nid2sn(nid));
 		return -1;
 	}
@@ -334,7 +318,7 @@ ca_new_cert(const char *cn, EVP_PKEY *key, unsigned days, char *err,
 	return cert;
 
 fail:
-	ca_fail(err, errlen, "failed to build the certificate for %s", cn);
+	tls_fail(err, errlen, "failed to build the certificate for %s", cn);
 	X509_free(cert);
 	return NULL;
 }
@@ -343,7 +327,7 @@ static int
 ca_sign(X509 *cert, EVP_PKEY *ca_key, char *err, size_t errlen)
 {
 	if (X509_sign(cert, ca_key, EVP_sha256()) == 0) {
-		ca_fail(err, errlen, "failed to sign the certificate");
+		tls_fail(err, errlen, "failed to sign the certificate");
 		return -1;
 	}
 	return 0;
@@ -374,7 +358,7 @@ ca_init(const char *dir, char *err, size_t errlen)
 	    errlen)) == NULL)
 		goto done;
 	if (X509_set_issuer_name(cert, X509_get_subject_name(cert)) != 1) {
-		ca_fail(err, errlen, "failed to set the CA issuer name");
+		tls_fail(err, errlen, "failed to set the CA issuer name");
 		goto done;
 	}
 
@@ -409,33 +393,33 @@ ca_load(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
 	if (ca_path(path, sizeof(path), dir, "ca", ".pem", err, errlen) == -1)
 		return -1;
 	if ((bio = BIO_new_file(path, "r")) == NULL) {
-		ca_fail(err, errlen, "failed to open CA certificate %s (run "
+		tls_fail(err, errlen, "failed to open CA certificate %s (run "
 		    "`ppcoordctl ca init %s` first)", path, dir);
 		return -1;
 	}
 	*cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (*cert == NULL) {
-		ca_fail(err, errlen, "failed to read a PEM certificate from %s",
-		    path);
+		tls_fail(err, errlen, "failed to read a PEM certificate "
+		    "from %s", path);
 		return -1;
 	}
 
 	if (ca_path(path, sizeof(path), dir, "ca", ".key", err, errlen) == -1)
 		goto fail;
 	if ((bio = BIO_new_file(path, "r")) == NULL) {
-		ca_fail(err, errlen, "failed to open CA key %s", path);
+		tls_fail(err, errlen, "failed to open CA key %s", path);
 		goto fail;
 	}
 	*key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (*key == NULL) {
-		ca_fail(err, errlen, "failed to read a PEM private key from %s",
-		    path);
+		tls_fail(err, errlen, "failed to read a PEM private key "
+		    "from %s", path);
 		goto fail;
 	}
 	if (X509_check_private_key(*cert, *key) != 1) {
-		ca_fail(err, errlen, "CA key %s does not match CA certificate "
+		tls_fail(err, errlen, "CA key %s does not match CA certificate "
 		    "%s/ca.pem", path, dir);
 		goto fail;
 	}
@@ -517,7 +501,7 @@ ca_issue_mem(X509 *ca_cert, EVP_PKEY *ca_key, const char *node_id,
 	if ((cert = ca_new_cert(node_id, key, days, err, errlen)) == NULL)
 		goto fail;
 	if (X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) != 1) {
-		ca_fail(err, errlen, "failed to set the issuer of %s",
+		tls_fail(err, errlen, "failed to set the issuer of %s",
 		    node_id);
 		goto fail;
 	}

@@ -30,9 +30,6 @@
 
 static const unsigned char tls_session_id_context[] = "ppcoord";
 
-static void tls_fail(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Returns the text of one queued error, or NULL when it adds nothing. */
 static const char *
 tls_reason(unsigned long e, char *buf, size_t len)
@@ -88,8 +85,7 @@ tls_error_string(char *buf, size_t len)
 	}
 }
 
-/* Formats a message into err and appends the OpenSSL reasons. */
-static void
+void
 tls_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list	ap;

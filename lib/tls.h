@@ -46,4 +46,11 @@ int	 tls_check_cert_file(const char *ca_file, const char *cert_file,
 /* Appends the OpenSSL error queue to a message, and clears the queue. */
 void	 tls_error_string(char *buf, size_t len);
 
+/*
+ * Formats a message into err and appends the OpenSSL reasons, clearing the
+ * error queue. With no buffer it only clears the queue.
+ */
+void	 tls_fail(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 #endif
