@@ -2,6 +2,7 @@
  * HTTP on head.status_listen: GET /metrics in the Prometheus text format
  * 0.0.4 and GET /status with the plan JSON. Only GET and HEAD are served.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,8 +235,8 @@ http_start(char *err, size_t errlen)
 	evhttp_set_gencb(http_server, http_request_cb, NULL);
 	if (evhttp_bind_socket_with_handle(http_server, host[0] != '\0' ?
 	    host : "0.0.0.0", port) == NULL) {
-		snprintf(err, errlen, "head.status_listen \"%s\": cannot "
-		    "listen", hd->h_conf->status_listen);
+		snprintf(err, errlen, "head.status_listen: cannot listen on "
+		    "%s: %s", hd->h_conf->status_listen, strerror(errno));
 		evhttp_free(http_server);
 		http_server = NULL;
 		return -1;

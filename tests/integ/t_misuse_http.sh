@@ -3,7 +3,8 @@
 # agents are placed. The cases are a 16 KiB header, a 64 KiB body, a path that climbs
 # out of the URL space, an unknown method and a request line of plain
 # garbage. Each gets an HTTP error, the head stays up and keeps serving
-# /metrics, and the healthy nodes keep their generation.
+# /metrics, and the healthy nodes keep their generation. A second head
+# on the same status port exits and names the reason.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/misuse.sh"
 HEAD_STATUS=1
@@ -54,5 +55,20 @@ case_begin "metrics after the bad requests"
 code=$(http_code "$URL/metrics")
 [ "$code" = 200 ] || fail "$CASE_NAME: /metrics answered $code"
 grep -q '^ppcoord_plan_generation ' "$T/http.body" || fail "$CASE_NAME: /metrics lacks ppcoord_plan_generation"
+expect_healthy
+case_begin "status port in use"
+# A second head with its own agent port, control socket and state file,
+# but this head's status port.
+port2=$(free_port) || fail "no free port"
+sed -e "s|listen = \"$HEAD_ADDR:$HEAD_PORT\"|listen = \"$HEAD_ADDR:$port2\"|" \
+	-e "s|$SOCK|$T/head2.sock|; s|$T/plan.state|$T/plan2.state|" \
+	"$HEAD_CONF" >"$T/head2.conf"
+grep -q "$port2" "$T/head2.conf" || fail "$CASE_NAME: the second config lacks port $port2"
+timeout 10 "$HEAD" -d -f "$T/head2.conf" >"$T/head2.log" 2>&1
+rc=$?
+sed 's/^/    head2: /' "$T/head2.log" | tail -n 3
+[ $rc = 1 ] || [ $rc = 2 ] || fail "$CASE_NAME: the second head exited with $rc, expected a startup error"
+grep -q "cannot listen on 127.0.0.1:$STATUS_PORT: Address already in use" "$T/head2.log" ||
+	fail "$CASE_NAME: the second head did not say why it could not listen"
 expect_healthy
 log "every bad HTTP request got an error"
