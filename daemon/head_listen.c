@@ -382,6 +382,39 @@ conn_dispatch(struct head_conn *c, Ppcoord__Envelope *env)
 		members_frame(c->c_node, env);
 }
 
+/*
+ * True when the frame at the start of `in`, which wire_read rejected, is
+ * whole and a valid Envelope with no message this version knows: the
+ * stream is still in step, so a Reject can tell the peer why.
+ */
+static bool
+conn_frame_unknown(struct evbuffer *in)
+{
+	uint8_t			 hdr[WIRE_HEADER_LEN];
+	const uint8_t		*frame;
+	Ppcoord__Envelope	*e;
+	uint32_t		 flen;
+	bool			 unknown;
+
+	if (evbuffer_copyout(in, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+		return false;
+	flen = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	    (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3];
+	if (flen == 0 || flen > hd->h_conf->max_frame_bytes ||
+	    flen > WIRE_FRAME_MAX ||
+	    evbuffer_get_length(in) - WIRE_HEADER_LEN < flen)
+		return false;
+	if ((frame = evbuffer_pullup(in, (ssize_t)(WIRE_HEADER_LEN +
+	    flen))) == NULL)
+		return false;
+	if ((e = ppcoord__envelope__unpack(NULL, flen, frame +
+	    WIRE_HEADER_LEN)) == NULL)
+		return false;
+	unknown = e->msg_case == PPCOORD__ENVELOPE__MSG__NOT_SET;
+	ppcoord__envelope__free_unpacked(e, NULL);
+	return unknown;
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -397,6 +430,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		    sizeof(err));
 		if (r == WIRE_MORE)
 			return;
+		if (r == WIRE_ERROR && conn_frame_unknown(in)) {
+			conn_reject(c, PPCOORD__REJECT__REASON__REASON_UNEXPECTED_MESSAGE,
+			    "invalid frame: %s", err);
+			return;
+		}
 		if (r == WIRE_ERROR) {
 			log_warnx("%s: invalid frame: %s", conn_name(c, name,
 			    sizeof(name)), err);
@@ -463,17 +501,17 @@ conn_handshake_done(struct head_conn *c)
 	SSL	*ssl = bufferevent_openssl_get_ssl(c->c_bev);
 	char	 err[PPC_ERRLEN];
 
+	/* TLS is up even when the identity is unusable, so a Reject can
+	 * tell the agent why; conn_reject logs it with the peer. */
+	conn_set_state(c, CONN_HELLO);
 	if (tls_peer_identity(ssl, c->c_id, sizeof(c->c_id), err,
 	    sizeof(err)) == -1) {
 		c->c_id[0] = '\0';
-		log_warnx("%s: no usable identity in the client certificate: "
-		    "%s", c->c_peer, err);
-		hd->h_metrics.handshake_failures++;
-		conn_close_linger(c, "no certificate identity", true);
+		conn_reject(c, PPCOORD__REJECT__REASON__REASON_INVALID_HELLO,
+		    "no usable identity in the client certificate: %s", err);
 		return;
 	}
 	log_debug("%s: TLS handshake done, identity %s", c->c_peer, c->c_id);
-	conn_set_state(c, CONN_HELLO);
 }
 
 static void

@@ -959,6 +959,19 @@ members_greet(struct head_node *n, bool changed, const Ppcoord__Hello *h)
 	members_check_quorum();
 }
 
+/* Copies at most len - 1 bytes of s into buf with every byte outside
+ * printable ASCII replaced by '?', for a peer's value that the head
+ * sends back or logs. */
+static void
+members_printable(const char *s, char *buf, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i + 1 < len && s[i] != '\0'; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+}
+
 /* Rejects a Hello whose address another node holds: a connected node,
  * or an away plan node that may still return to its stages. */
 static void
@@ -987,7 +1000,7 @@ members_check_hello(struct head_conn *c, const Ppcoord__Hello *h,
     struct inv_node *ni)
 {
 	struct head_node	*other;
-	char			 err[PPC_ERRLEN];
+	char			 err[PPC_ERRLEN], id[65];
 
 	if (!h->has_protocol_version || h->protocol_version !=
 	    PPCOORD__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT) {
@@ -999,10 +1012,11 @@ members_check_hello(struct head_conn *c, const Ppcoord__Hello *h,
 		return -1;
 	}
 	if (h->node_id == NULL || strcmp(h->node_id, c->c_id) != 0) {
+		members_printable(h->node_id != NULL ? h->node_id : "", id,
+		    sizeof(id));
 		conn_reject(c, PPCOORD__REJECT__REASON__REASON_IDENTITY_MISMATCH,
-		    "hello names node \"%.64s\" but the client certificate "
-		    "identifies \"%s\"", h->node_id != NULL ? h->node_id : "",
-		    c->c_id);
+		    "hello names node \"%s\" but the client certificate "
+		    "identifies \"%s\"", id, c->c_id);
 		return -1;
 	}
 	if (wire_hello_to_node(h, ni, err, sizeof(err)) == -1) {

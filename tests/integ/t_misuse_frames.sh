@@ -2,7 +2,8 @@
 # Bad framing from a client with a valid certificate, before and after its
 # Hello, while three healthy agents are placed. The cases are length
 # prefixes of 4 GiB and 1 MiB + 1, a frame cut short by a close, an
-# Envelope with only an unknown field, a heartbeat before the Hello, a
+# Envelope with only an unknown field (rejected as unexpected_message),
+# a heartbeat before the Hello, a
 # second Hello, an ack of a generation never sent (ignored, so the status
 # never shows it), an ack of the generation sent, 10,000 failed acks
 # (counted, and logged only a few times) and a flood of 100,000
@@ -55,14 +56,14 @@ expect_gone node-d
 
 case_begin "Envelope with only an unknown field"
 badpeer -s unknown $BAD -t 5
-expect_result '^(closed|reject)'
-expect_log 'PEER\)?: invalid frame: .*no known message'
+expect_result '^reject unexpected_message$'
+expect_log 'rejected node-d \(PEER\): unexpected_message: invalid frame: .*no known message'
 expect_healthy
 
 case_begin "Envelope with only an unknown field after the Hello"
 badpeer -s unknown -j $BAD -t 5
-expect_result '^(closed|reject)'
-expect_log 'node-d \(PEER\): invalid frame: .*no known message'
+expect_result '^reject unexpected_message$'
+expect_log 'rejected node-d \(PEER\): unexpected_message: invalid frame: .*no known message'
 expect_healthy
 expect_gone node-d
 

@@ -38,6 +38,11 @@ hello_rejected "node id with a newline" identity_mismatch 'certificate identifie
 	-i "$(printf 'node-d\nPPCOORD_STATE=forged')"
 hello_rejected "node id with an escape" identity_mismatch 'certificate identifies "node-d"' \
 	-i "$(printf 'node-d\033[2J')"
+# The Reject echoes the node id with its control characters replaced.
+grep -q "$(printf '\033')" "$BP_OUT" &&
+	fail "$CASE_NAME: the Reject sent the escape character back"
+grep -q 'hello names node "node-d?\[2J"' "$BP_OUT" ||
+	fail "$CASE_NAME: the Reject does not name the node id with '?' for the escape"
 hello_rejected "node id with a slash" identity_mismatch 'certificate identifies "node-d"' -i "node-d/x"
 hello_rejected "node id ../x" identity_mismatch 'certificate identifies "node-d"' -i "../x"
 hello_rejected "empty node id" identity_mismatch 'certificate identifies "node-d"' -i ""

@@ -488,6 +488,31 @@ result_closed(const char *when)
 		result("closed (%s)", when);
 }
 
+/* Prints the Reject that the head sent before it closed right after the
+ * handshake, as it does for a certificate without a usable identity.
+ * Returns whether there was one. */
+static bool
+settle_rejected(struct bp_conn *c)
+{
+	Ppcoord__Envelope	*env;
+	size_t			 consumed;
+	char			 err[PPC_ERRLEN];
+
+	if (wire_parse(c->buf, c->len, 0, &consumed, &env, err,
+	    sizeof(err)) != WIRE_FRAME)
+		return false;
+	if (env->msg_case != PPCOORD__ENVELOPE__MSG_REJECT) {
+		wire_free(env);
+		return false;
+	}
+	printf("received reject: %s: %s\n", wire_reject_reason_name(
+	    env->reject->reason), env->reject->message != NULL ?
+	    env->reject->message : "");
+	result("reject %s", wire_reject_reason_name(env->reject->reason));
+	wire_free(env);
+	return true;
+}
+
 /*
  * Reads for BP_SETTLE_MS after the handshake. A TLS 1.3 server checks the
  * client certificate after the client has finished, so its alert arrives
@@ -517,7 +542,8 @@ conn_settle(struct bp_conn *c)
 		if (e == SSL_ERROR_SYSCALL && errno != 0)
 			printf("read: %s\n", strerror(errno));
 		print_ssl_errors("read");
-		result_closed("after the handshake");
+		if (!settle_rejected(c))
+			result_closed("after the handshake");
 		return -1;
 	}
 	return 0;
