@@ -144,13 +144,50 @@ http_send(struct evhttp_request *req, int code, const char *reason,
 	evhttp_send_reply(req, code, reason, body);
 }
 
+/* Names the request's peer as "addr:port" for logs. */
+static const char *
+http_peer(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection	*conn;
+	char				*addr = NULL;
+	ev_uint16_t			 port = 0;
+
+	if ((conn = evhttp_request_get_connection(req)) != NULL)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	snprintf(buf, len, "%s:%u", addr != NULL ? addr : "unknown", port);
+	return buf;
+}
+
+/*
+ * Answers a request with an HTTP error and logs it: at debug level, or as
+ * a rate-limited warning when the request is malformed. The URI is cut,
+ * and the log replaces its control characters.
+ * NOTE: libevent 2.1 answers a request line or headers it cannot parse
+ * (400), a body over HTTP_BODY_MAX (413) and an unknown method (501)
+ * itself without calling back, so those requests are not logged.
+ */
 static void
 http_json_error(struct evhttp_request *req, int code, const char *reason,
     const char *msg)
 {
-	struct evbuffer	*b = evbuffer_new();
+	static struct log_ratelimit	 rl = LOG_RATELIMIT_INIT(60, 5);
+	struct evbuffer			*b;
+	unsigned long			 suppressed;
+	const char			*uri = evhttp_request_get_uri(req);
+	char				 peer[80];
 
-	if (b == NULL) {
+	http_peer(req, peer, sizeof(peer));
+	if (code != 400)
+		log_debug("HTTP %d for %.200s from %s: %s", code,
+		    uri != NULL ? uri : "", peer, msg);
+	else if (log_ratelimit_allow(&rl, &suppressed)) {
+		if (suppressed > 0)
+			log_warnx("%lu more malformed HTTP requests were not "
+			    "logged", suppressed);
+		log_warnx("HTTP %d for %.200s from %s: %s", code,
+		    uri != NULL ? uri : "", peer, msg);
+	}
+	if ((b = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
@@ -176,9 +213,11 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		    "only GET and HEAD are allowed");
 		return;
 	}
-	if ((parsed = evhttp_uri_parse(uri)) != NULL)
-		path = evhttp_uri_get_path(parsed);
-	if (path == NULL)
+	if ((parsed = evhttp_uri_parse(uri)) == NULL) {
+		http_json_error(req, 400, "Bad Request", "invalid URI");
+		return;
+	}
+	if ((path = evhttp_uri_get_path(parsed)) == NULL)
 		path = "";
 	if ((b = evbuffer_new()) == NULL) {
 		evhttp_uri_free(parsed);
@@ -205,8 +244,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		http_json_error(req, 404, "Not Found",
 		    "unknown path; try /metrics or /status");
 	evbuffer_free(b);
-	if (parsed != NULL)
-		evhttp_uri_free(parsed);
+	evhttp_uri_free(parsed);
 }
 
 /* Serves HTTP on head.status_listen when it is set. */

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Hostile requests on the head's HTTP status port while three healthy
 # agents are placed. The cases are a 16 KiB header, a 64 KiB body, a path that climbs
-# out of the URL space, an unknown method and a request line of plain
-# garbage. Each gets an HTTP error, the head stays up and keeps serving
+# out of the URL space, a POST, a URI with characters outside RFC 3986, an
+# unknown method and a request line of plain garbage. Each gets an HTTP
+# error, the errors the head's handler makes are logged with the peer
+# address, the head stays up and keeps serving
 # /metrics, and the healthy nodes keep their generation. A second head
 # on the same status port exits and names the reason.
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +37,21 @@ code=$(http_code --path-as-is "$URL/../../../../etc/passwd")
 log "HTTP status $code"
 [ "$code" = 404 ] || [ "$code" = 400 ] || fail "$CASE_NAME: HTTP status $code, expected 404 or 400"
 grep -q 'root:' "$T/http.body" && fail "$CASE_NAME: the head served a file"
+expect_log 'debug: HTTP 404 for /\.\./\.\./\.\./\.\./etc/passwd from 127\.0\.0\.1:[0-9]+: unknown path'
+expect_healthy
+
+case_begin "POST"
+code=$(http_code -d x "$URL/status")
+log "HTTP status $code"
+[ "$code" = 405 ] || fail "$CASE_NAME: HTTP status $code, expected 405"
+expect_log 'debug: HTTP 405 for /status from 127\.0\.0\.1:[0-9]+: only GET and HEAD'
+expect_healthy
+
+case_begin "URI with characters outside RFC 3986"
+code=$(http_code -g --path-as-is "$URL/{x}")
+log "HTTP status $code"
+[ "$code" = 400 ] || fail "$CASE_NAME: HTTP status $code, expected 400"
+expect_log 'warning: HTTP 400 for /\{x\} from 127\.0\.0\.1:[0-9]+: invalid URI'
 expect_healthy
 
 case_begin "unknown method"
