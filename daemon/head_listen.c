@@ -332,8 +332,8 @@ conn_joined(struct head_conn *c)
 	c->c_hb_ms = util_now_ms();
 }
 
-/* Answers a Hello on a head that does not lead with the leader's
- * address (empty when unknown), and closes once it is sent. */
+/* Sends NotLeader with the leader's address (empty when unknown) in
+ * reply to a Hello on a head that does not lead, then closes. */
 static void
 conn_not_leader(struct head_conn *c)
 {
@@ -384,8 +384,8 @@ conn_dispatch(struct head_conn *c, Ppcoord__Envelope *env)
 
 /*
  * True when the frame at the start of `in`, which wire_read rejected, is
- * whole and a valid Envelope with no message this version knows: the
- * stream is still in step, so a Reject can tell the peer why.
+ * whole and a valid Envelope with no message this version defines. The
+ * stream is then still in step, so a Reject can tell the peer why.
  */
 static bool
 conn_frame_unknown(struct evbuffer *in)

@@ -96,8 +96,8 @@ cleanup() {
 	sanitizer_check
 }
 
-# Fails the test when a daemon log holds an AddressSanitizer, UBSan or
-# LeakSanitizer report: the daemons run in the background, so under
+# Fails the test when a daemon log contains an AddressSanitizer, UBSan or
+# LeakSanitizer report. The daemons run in the background, so under
 # `make check SANITIZE=1` their logs are the only place a report shows.
 sanitizer_check() {
 	local f found=0 re='ERROR: AddressSanitizer|runtime error:|LeakSanitizer'
@@ -426,8 +426,8 @@ node_state_is() {
 
 # converged NAME...: the head is active, and each named node is connected,
 # assigned or standby in the status, with acked_generation equal to the
-# head's generation, and its environment file holds that generation in
-# the same state.
+# head's generation, and its environment file contains that generation
+# in the same state.
 converged() {
 	local js gen n st
 	js=$(status_json) || return 1
