@@ -103,6 +103,8 @@ struct agent {
 
 	/* Hooks. */
 	struct agent_hook	 hook;		/* running */
+	bool			 hook_owed;	/* on_assign never finished for
+						   the held assignment */
 	struct agent_hook	 hook_queued;	/* kind NONE: nothing queued */
 	struct event		*hook_timer;	/* TERM, then KILL */
 
@@ -156,6 +158,10 @@ void	agent_hook_request(struct agent *a, enum agent_hook_kind kind,
 	    const struct stage_env *env);
 void	agent_hook_refresh(struct agent *a, const struct stage_env *env);
 void	agent_hook_sigchld(struct agent *a);
+/* Returns true when ENV_FILE.hook-pending shows an on_assign that was
+ * started or queued but never finished, for example because the agent
+ * was killed first. */
+bool	agent_hook_pending(const struct agent *a);
 /* Logs a hook still running at exit; it is left to finish. */
 void	agent_hook_shutdown(struct agent *a);
 const char *agent_hook_name(enum agent_hook_kind kind);

@@ -39,6 +39,12 @@ agent_assign_init(struct agent *a)
 		a->held.state = STAGE_NONE;
 		return;
 	}
+	if (a->held.state == STAGE_ASSIGNED && agent_hook_pending(a)) {
+		a->hook_owed = true;
+		log_warnx("on_assign for generation %llu did not finish before "
+		    "the agent stopped: it runs again once the head confirms "
+		    "the assignment", (unsigned long long)a->held.generation);
+	}
 	if (a->held.state == STAGE_NONE)
 		log_info("no environment file %s yet", a->conf->env_file);
 	else
@@ -113,7 +119,7 @@ agent_on_assignment(struct agent *a, const Ppcoord__Assignment *m)
 	}
 	env.state = STAGE_ASSIGNED;
 
-	run = a->held.state != STAGE_ASSIGNED ||
+	run = a->hook_owed || a->held.state != STAGE_ASSIGNED ||
 	    !envfile_same_placement(&a->held, &env);
 
 	if ((rc = assign_write(a, &env, err, sizeof(err))) == -1) {
@@ -139,8 +145,10 @@ agent_on_assignment(struct agent *a, const Ppcoord__Assignment *m)
 		    env.master_addr, env.master_port, a->conf->env_file);
 
 	agent_conn_send_ack(a, env.generation, true, NULL);
-	if (run)
+	if (run) {
+		a->hook_owed = false;
 		agent_hook_request(a, AGENT_HOOK_ASSIGN, &a->held);
+	}
 	else {
 		log_debug("placement unchanged: not running on_assign");
 		agent_hook_refresh(a, &a->held);

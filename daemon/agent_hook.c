@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -28,6 +29,51 @@
 extern char **environ;
 
 static void	hook_timer_cb(evutil_socket_t, short, void *);
+
+/*
+ * ENV_FILE.hook-pending exists from the moment on_assign is requested until
+ * it exits, so that an agent killed in between runs it again after its
+ * restart instead of taking the written environment file as done.
+ */
+static void
+hook_marker_path(const struct agent *a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.hook-pending", a->conf->env_file);
+}
+
+static void
+hook_marker_set(struct agent *a, uint64_t generation)
+{
+	char	path[PATH_MAX], text[32], err[PPC_ERRLEN];
+	int	n;
+
+	hook_marker_path(a, path, sizeof(path));
+	n = snprintf(text, sizeof(text), "%llu\n",
+	    (unsigned long long)generation);
+	if (util_write_file_atomic(path, text, (size_t)n, 0644, err,
+	    sizeof(err)) == -1)
+		log_warnx("cannot record the pending on_assign: %s; a restart "
+		    "before it finishes will not run it again", err);
+}
+
+static void
+hook_marker_clear(struct agent *a)
+{
+	char	path[PATH_MAX];
+
+	hook_marker_path(a, path, sizeof(path));
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("unlink %s", path);
+}
+
+bool
+agent_hook_pending(const struct agent *a)
+{
+	char	path[PATH_MAX];
+
+	hook_marker_path(a, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
 
 const char *
 agent_hook_name(enum agent_hook_kind kind)
@@ -269,8 +315,15 @@ agent_hook_request(struct agent *a, enum agent_hook_kind kind,
 		    (unsigned long long)env->generation);
 		/* A queued hook is stale too: this request is newer. */
 		memset(&a->hook_queued, 0, sizeof(a->hook_queued));
+		hook_marker_clear(a);
 		return;
 	}
+
+	/* A revoke also makes a pending on_assign moot. */
+	if (kind == AGENT_HOOK_ASSIGN)
+		hook_marker_set(a, env->generation);
+	else
+		hook_marker_clear(a);
 
 	memset(&h, 0, sizeof(h));
 	h.kind = kind;
@@ -346,6 +399,9 @@ agent_hook_sigchld(struct agent *a)
 		}
 		hook_log_exit(&a->hook, status);
 		evtimer_del(a->hook_timer);
+		if (a->hook.kind == AGENT_HOOK_ASSIGN &&
+		    a->hook_queued.kind != AGENT_HOOK_ASSIGN)
+			hook_marker_clear(a);
 		memset(&a->hook, 0, sizeof(a->hook));
 	}
 	if (!a->stopping)
@@ -399,15 +455,13 @@ agent_hook_shutdown(struct agent *a)
 		    agent_hook_name(a->hook.kind),
 		    (unsigned long long)a->hook.env.generation,
 		    (long)a->hook.pid);
-	/* NOTE: the environment file already contains the queued
-	 * generation, so a restarted agent sees it as held and does not run
-	 * this hook either. */
 	if (a->hook_queued.kind != AGENT_HOOK_NONE)
-		log_warnx("%s for generation %llu was queued and will not run; "
-		    "%s contains that generation, so run the hook by hand",
-		    agent_hook_name(a->hook_queued.kind),
+		log_warnx("%s for generation %llu was queued and will not run "
+		    "now; %s", agent_hook_name(a->hook_queued.kind),
 		    (unsigned long long)a->hook_queued.env.generation,
-		    a->conf->env_file);
+		    a->hook_queued.kind == AGENT_HOOK_ASSIGN ?
+		    "the agent runs it after its restart" :
+		    "run it by hand if the model server must stop");
 	memset(&a->hook, 0, sizeof(a->hook));
 	memset(&a->hook_queued, 0, sizeof(a->hook_queued));
 	if (a->hook_timer != NULL) {

@@ -55,6 +55,15 @@ agent_hook_refresh(struct agent *a, const struct stage_env *env)
 {
 }
 
+/* Whether ENV_FILE.hook-pending exists, as the test sets it. */
+static bool	hook_pending;
+
+bool
+agent_hook_pending(const struct agent *a)
+{
+	return hook_pending;
+}
+
 struct fixture {
 	struct agent		agent;
 	struct agent_conf	conf;
@@ -243,6 +252,33 @@ test_assign_held_at_start_skips_hook(void **state)
 	assert_int_equal(calls.acks, 1);
 	assert_true(calls.ack_ok);
 	assert_int_equal(calls.hooks, 0);
+}
+
+static void
+test_assign_pending_hook_reruns(void **state)
+{
+	struct fixture	*f = *state;
+
+	assign(f, 4, 1);
+	memset(&calls, 0, sizeof(calls));
+	memset(&f->agent.held, 0, sizeof(f->agent.held));
+
+	/* The agent died while on_assign ran: the restart owes it. */
+	hook_pending = true;
+	agent_assign_init(&f->agent);
+	hook_pending = false;
+	assert_true(f->agent.hook_owed);
+	assign(f, 4, 1);
+
+	assert_int_equal(calls.acks, 1);
+	assert_int_equal(calls.hooks, 1);
+	assert_int_equal(calls.hook_kind, AGENT_HOOK_ASSIGN);
+	assert_int_equal(calls.hook_generation, 4);
+	assert_false(f->agent.hook_owed);
+
+	/* Once requested, the same assignment again runs nothing. */
+	assign(f, 4, 1);
+	assert_int_equal(calls.hooks, 1);
 }
 
 static void
@@ -447,6 +483,7 @@ main(void)
 		T(test_assign_first_writes_and_runs_hook),
 		T(test_assign_same_generation_writes_nothing),
 		T(test_assign_held_at_start_skips_hook),
+		T(test_assign_pending_hook_reruns),
 		T(test_assign_new_generation_same_placement),
 		T(test_assign_moved_node_runs_hook),
 		T(test_assign_other_node_rejected),
