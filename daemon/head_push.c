@@ -31,46 +31,18 @@ struct push_table *
 push_table_new(const struct plan *p)
 {
 	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
-	Ppcoord__StageInfo	*infos, **infop;
-	struct push_table	*t = NULL;
-	const struct plan_stage	*st;
-	uint32_t		 s;
+	struct push_table	*t;
 	size_t			 len;
 
-	if (p->num_stages == 0)
+	if (p->num_stages == 0 || wire_assignment_set_stages(&a, p) == -1)
 		return NULL;
-	infos = calloc(p->num_stages, sizeof(*infos));
-	infop = calloc(p->num_stages, sizeof(*infop));
-	if (infos == NULL || infop == NULL)
-		goto done;
-	for (s = 0; s < p->num_stages; s++) {
-		st = &p->stages[s];
-		ppcoord__stage_info__init(&infos[s]);
-		infos[s].has_stage = 1;
-		infos[s].stage = st->stage;
-		if (st->node < p->nnodes) {
-			infos[s].node_id = (char *)p->nodes[st->node].id;
-			infos[s].address = (char *)p->nodes[st->node].address;
-		}
-		infos[s].has_first_layer = 1;
-		infos[s].first_layer = st->first_layer;
-		infos[s].has_end_layer = 1;
-		infos[s].end_layer = st->end_layer;
-		infop[s] = &infos[s];
-	}
-	a.n_layer_partition = p->num_stages;
-	a.layer_partition = p->layer_partition;
-	a.n_stages = p->num_stages;
-	a.stages = infop;
 
 	len = ppcoord__assignment__get_packed_size(&a);
-	if ((t = malloc(sizeof(*t) + len)) == NULL)
-		goto done;
-	t->pt_refs = 1;
-	t->pt_len = ppcoord__assignment__pack(&a, t->pt_data);
-done:
-	free(infos);
-	free(infop);
+	if ((t = malloc(sizeof(*t) + len)) != NULL) {
+		t->pt_refs = 1;
+		t->pt_len = ppcoord__assignment__pack(&a, t->pt_data);
+	}
+	wire_assignment_free_stages(&a);
 	return t;
 }
 
@@ -110,41 +82,11 @@ push_assignment(struct evbuffer *out, const struct plan *p, size_t node,
     struct push_table *t, uint32_t max_frame)
 {
 	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
-	const struct plan_node	*pn;
 	uint8_t			 hdr[WIRE_HEADER_LEN + 1 + 10 + 512];
 	size_t			 own, body, frame, off;
-	uint32_t		 last;
 
-	if (node >= p->nnodes || t == NULL)
+	if (t == NULL || wire_assignment_fill(&a, p, node) == -1)
 		return -1;
-	pn = &p->nodes[node];
-	if (pn->stage_count == 0 || pn->first_stage >= p->num_stages ||
-	    p->num_stages - pn->first_stage < pn->stage_count)
-		return -1;
-	last = pn->first_stage + pn->stage_count - 1;
-
-	a.has_generation = 1;
-	a.generation = p->generation;
-	a.node_id = (char *)pn->id;
-	a.has_node_rank = 1;
-	a.node_rank = pn->node_rank;
-	a.has_nnodes = 1;
-	a.nnodes = (uint32_t)p->nnodes;
-	a.has_first_stage = 1;
-	a.first_stage = pn->first_stage;
-	a.has_stage_count = 1;
-	a.stage_count = pn->stage_count;
-	a.has_num_stages = 1;
-	a.num_stages = p->num_stages;
-	a.has_tp_size = 1;
-	a.tp_size = p->tp_size;
-	a.has_first_layer = 1;
-	a.first_layer = p->stages[pn->first_stage].first_layer;
-	a.has_end_layer = 1;
-	a.end_layer = p->stages[last].end_layer;
-	a.master_addr = (char *)p->master_addr;
-	a.has_master_port = 1;
-	a.master_port = p->master_port;
 
 	/* The node's own fields: ids and addresses are at most 63 bytes, so
 	 * they fit in hdr with room to spare. */

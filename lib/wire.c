@@ -412,15 +412,11 @@ wire_send_ack(struct evbuffer *out, uint64_t generation, int ok,
 }
 
 int
-wire_send_assignment(struct evbuffer *out, const struct plan *p, size_t node)
+wire_assignment_fill(Ppcoord__Assignment *a, const struct plan *p,
+    size_t node)
 {
-	Ppcoord__Envelope	 env = PPCOORD__ENVELOPE__INIT;
-	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
-	Ppcoord__StageInfo	*infos, **infop;
 	const struct plan_node	*pn;
-	const struct plan_stage	*st;
-	uint32_t		 s, last;
-	int			 r;
+	uint32_t		 last;
 
 	if (node >= p->nnodes || p->num_stages == 0)
 		return -1;
@@ -429,6 +425,38 @@ wire_send_assignment(struct evbuffer *out, const struct plan *p, size_t node)
 	    p->num_stages - pn->first_stage < pn->stage_count)
 		return -1;
 	last = pn->first_stage + pn->stage_count - 1;
+
+	a->has_generation = 1;
+	a->generation = p->generation;
+	a->node_id = (char *)pn->id;
+	a->has_node_rank = 1;
+	a->node_rank = pn->node_rank;
+	a->has_nnodes = 1;
+	a->nnodes = (uint32_t)p->nnodes;
+	a->has_first_stage = 1;
+	a->first_stage = pn->first_stage;
+	a->has_stage_count = 1;
+	a->stage_count = pn->stage_count;
+	a->has_num_stages = 1;
+	a->num_stages = p->num_stages;
+	a->has_tp_size = 1;
+	a->tp_size = p->tp_size;
+	a->has_first_layer = 1;
+	a->first_layer = p->stages[pn->first_stage].first_layer;
+	a->has_end_layer = 1;
+	a->end_layer = p->stages[last].end_layer;
+	a->master_addr = (char *)p->master_addr;
+	a->has_master_port = 1;
+	a->master_port = p->master_port;
+	return 0;
+}
+
+int
+wire_assignment_set_stages(Ppcoord__Assignment *a, const struct plan *p)
+{
+	Ppcoord__StageInfo	*infos, **infop;
+	const struct plan_stage	*st;
+	uint32_t		 s;
 
 	infos = calloc(p->num_stages, sizeof(*infos));
 	infop = calloc(p->num_stages, sizeof(*infop));
@@ -453,38 +481,38 @@ wire_send_assignment(struct evbuffer *out, const struct plan *p, size_t node)
 		infop[s] = &infos[s];
 	}
 
-	a.has_generation = 1;
-	a.generation = p->generation;
-	a.node_id = (char *)pn->id;
-	a.has_node_rank = 1;
-	a.node_rank = pn->node_rank;
-	a.has_nnodes = 1;
-	a.nnodes = (uint32_t)p->nnodes;
-	a.has_first_stage = 1;
-	a.first_stage = pn->first_stage;
-	a.has_stage_count = 1;
-	a.stage_count = pn->stage_count;
-	a.has_num_stages = 1;
-	a.num_stages = p->num_stages;
-	a.has_tp_size = 1;
-	a.tp_size = p->tp_size;
-	a.has_first_layer = 1;
-	a.first_layer = p->stages[pn->first_stage].first_layer;
-	a.has_end_layer = 1;
-	a.end_layer = p->stages[last].end_layer;
-	a.master_addr = (char *)p->master_addr;
-	a.has_master_port = 1;
-	a.master_port = p->master_port;
-	a.n_layer_partition = p->num_stages;
-	a.layer_partition = p->layer_partition;
-	a.n_stages = p->num_stages;
-	a.stages = infop;
+	a->n_layer_partition = p->num_stages;
+	a->layer_partition = p->layer_partition;
+	a->n_stages = p->num_stages;
+	a->stages = infop;
+	return 0;
+}
+
+void
+wire_assignment_free_stages(Ppcoord__Assignment *a)
+{
+	if (a->stages != NULL && a->n_stages > 0)
+		free(a->stages[0]);	/* the StageInfo array */
+	free(a->stages);
+	a->stages = NULL;
+	a->n_stages = 0;
+}
+
+int
+wire_send_assignment(struct evbuffer *out, const struct plan *p, size_t node)
+{
+	Ppcoord__Envelope	 env = PPCOORD__ENVELOPE__INIT;
+	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
+	int			 r;
+
+	if (wire_assignment_fill(&a, p, node) == -1 ||
+	    wire_assignment_set_stages(&a, p) == -1)
+		return -1;
 
 	env.msg_case = PPCOORD__ENVELOPE__MSG_ASSIGNMENT;
 	env.assignment = &a;
 	r = wire_write(out, &env);
-	free(infos);
-	free(infop);
+	wire_assignment_free_stages(&a);
 	return r;
 }
 

@@ -71,6 +71,21 @@ int	wire_send_heartbeat(struct evbuffer *out, uint64_t generation);
 int	wire_send_ack(struct evbuffer *out, uint64_t generation, int ok,
 	    const char *error);
 /* The Assignment of plan node `node`, with every stage's node and address. */
+/*
+ * Sets the fields of plan node `node`'s own Assignment: generation,
+ * node, stages, layers and master, but not the stage table or the layer
+ * partition. Returns -1 for a node index or stage range outside the plan.
+ */
+int	wire_assignment_fill(Ppcoord__Assignment *a, const struct plan *p,
+	    size_t node);
+/*
+ * Sets the stage table (every stage's node, address and layers) and the
+ * layer partition of an Assignment from the plan. The partition points
+ * into p. Returns -1 on no memory; free with wire_assignment_free_stages.
+ */
+int	wire_assignment_set_stages(Ppcoord__Assignment *a,
+	    const struct plan *p);
+void	wire_assignment_free_stages(Ppcoord__Assignment *a);
 int	wire_send_assignment(struct evbuffer *out, const struct plan *p,
 	    size_t node);
 int	wire_send_standby(struct evbuffer *out, uint64_t generation,
