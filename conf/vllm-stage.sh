@@ -10,7 +10,7 @@
 set -eu
 
 if [ "${PPCOORD_STATE:-}" != assigned ]; then
-	echo "vllm-stage: this node holds no stage (PPCOORD_STATE=${PPCOORD_STATE:-unset})" >&2
+	echo "vllm-stage: no stage assigned to this node (PPCOORD_STATE=${PPCOORD_STATE:-unset}); start the unit once ppcoord-agent has written an assignment" >&2
 	exit 1
 fi
 : "${VLLM_MODEL:?set VLLM_MODEL in a drop-in of vllm-stage.service}"

@@ -159,8 +159,8 @@ http_peer(struct evhttp_request *req, char *buf, size_t len)
 }
 
 /*
- * Answers a request with an HTTP error and logs it: at debug level, or as
- * a rate-limited warning when the request is malformed. The URI is cut,
+ * Sends an HTTP error reply and logs it: at debug level, or as a
+ * rate-limited warning when the request is malformed. The URI is cut,
  * and the log replaces its control characters.
  * NOTE: libevent 2.1 answers a request line or headers it cannot parse
  * (400), a body over HTTP_BODY_MAX (413) and an unknown method (501)

@@ -113,8 +113,9 @@ node_holds_address(const struct head_node *n)
 	return n->n_lost_at_ms != 0 && hd->h_state == HEAD_ACTIVE;
 }
 
-/* The node other than `id` that holds address `addr`, or NULL. Away and
- * lost nodes stay indexed, so several nodes may share an address. */
+/* Returns the node other than `id` that uses address `addr`, or NULL.
+ * Away and lost nodes stay indexed, so several nodes may share an
+ * address. */
 static struct head_node *
 node_address_holder(const char *addr, const char *id)
 {

@@ -96,8 +96,8 @@ struct head_conf {
 	unsigned	 kv_dtype_bytes;	/* 0: the model's dtype; 1: fp8 */
 };
 
-/* Which groups to read: `ppcoordctl plan` reads only model, plan and
- * cluster, and accepts a config whose head and tls groups are absent. */
+/* The groups a parser reads. `ppcoordctl plan` reads only model, plan
+ * and cluster, and accepts a config whose head and tls groups are absent. */
 enum conf_scope { CONF_SCOPE_HEAD, CONF_SCOPE_PLAN };
 
 /*
