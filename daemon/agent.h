@@ -38,8 +38,12 @@ struct addrinfo;
 /* Reconnect backoff: full jitter between 0 and min(cap, start * 2^n). */
 #define AGENT_BACKOFF_START_MS	500
 
-/* From the start of a connection attempt until the head's Welcome. */
+/* Limit from the start of a connection attempt until the head's Welcome.
+ * With several heads it is the node timeout within these bounds, because a
+ * paused head still completes TCP connects from its listen backlog. A
+ * longer wait on it lets the new leader count this node lost. */
 #define AGENT_WELCOME_TIMEOUT_MS	15000
+#define AGENT_WELCOME_TIMEOUT_MIN_MS	2000
 
 /* Used until a Welcome sets the head's own values. */
 #define AGENT_HEARTBEAT_DEFAULT_MS	2000

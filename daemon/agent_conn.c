@@ -66,6 +66,35 @@ conn_peek_target(const struct agent *a)
 	return a->conf->heads[a->head_index % a->conf->nheads];
 }
 
+/* Returns the limit from the start of an attempt until Welcome; see
+ * AGENT_WELCOME_TIMEOUT_MS. */
+static uint64_t
+conn_welcome_timeout(const struct agent *a)
+{
+	uint64_t ms = a->node_timeout_ms;
+
+	if (a->conf->nheads < 2 || ms > AGENT_WELCOME_TIMEOUT_MS)
+		return AGENT_WELCOME_TIMEOUT_MS;
+	return ms < AGENT_WELCOME_TIMEOUT_MIN_MS ?
+	    AGENT_WELCOME_TIMEOUT_MIN_MS : ms;
+}
+
+/* Moves the turn to the configured head after `target`, whose registered
+ * connection ended. The head that was lost (silent, paused, shutting down)
+ * is the least likely to accept the next attempt. A target that only a
+ * redirect named leaves the turn as it is. */
+static void
+conn_skip_lost_head(struct agent *a, const char *target)
+{
+	size_t i;
+
+	for (i = 0; i < a->conf->nheads; i++)
+		if (strcmp(a->conf->heads[i], target) == 0) {
+			a->head_index = (i + 1) % a->conf->nheads;
+			return;
+		}
+}
+
 /* Frees the bufferevent (and with it the SSL and the socket), the address
  * list and the per-connection timers. */
 static void
@@ -161,6 +190,8 @@ agent_conn_lost(struct agent *a, bool warn, const char *fmt, ...)
 	conn_teardown(a);
 	if (a->stopping)
 		return;
+	if (registered)
+		conn_skip_lost_head(a, a->target);
 
 	delay = conn_backoff(a, &capped);
 	if (registered)
@@ -223,7 +254,7 @@ conn_retry_cb(evutil_socket_t fd, short events, void *arg)
 	}
 
 	a->state = AGENT_CONNECTING;
-	agent_timer_add(a->welcome_ev, AGENT_WELCOME_TIMEOUT_MS);
+	agent_timer_add(a->welcome_ev, conn_welcome_timeout(a));
 	if (util_split_host_port(a->target, host, sizeof(host), &portnum, err,
 	    sizeof(err)) == -1) {
 		agent_conn_lost(a, true, "%s", err);
@@ -447,9 +478,9 @@ conn_welcome_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct agent *a = arg;
 
-	agent_conn_lost(a, false, "%s within %d s",
+	agent_conn_lost(a, false, "%s within %.1f s",
 	    a->state == AGENT_HELLO_SENT ? "no Welcome" :
-	    "no TLS connection", AGENT_WELCOME_TIMEOUT_MS / 1000);
+	    "no TLS connection", (double)conn_welcome_timeout(a) / 1000);
 }
 
 /* A Welcome arrived: the attempt succeeded, so the backoff starts over. */
