@@ -25,6 +25,7 @@
 #include "envfile.h"
 #include "inv.h"
 #include "log.h"
+#include "stagetab.h"
 #include "util.h"
 
 struct event;
@@ -95,6 +96,8 @@ struct agent {
 	unsigned		 redirects;	/* NotLeader in a row */
 	struct addrinfo		*addrs;		/* target's addresses */
 	struct addrinfo		*addr_next;	/* next one to try */
+	struct stagetab		 table;		/* of the last Assignment on
+						   this connection */
 	unsigned		 attempts;	/* failures since Welcome */
 	uint64_t		 heartbeat_ms;
 	uint64_t		 node_timeout_ms;

@@ -99,6 +99,45 @@ assign_check(struct agent *a, const char *what, uint64_t generation,
 	return 0;
 }
 
+/*
+ * Expands m against the stage table of the previous Assignment on this
+ * connection, validates it into env and keeps its table for the next
+ * change. Returns 0, or -1 once the failure was handled. An invalid
+ * Assignment gets a failed ack. A change against a table this agent does
+ * not hold ends the connection, because the next one starts with the
+ * whole table.
+ */
+static int
+assign_expand(struct agent *a, const Ppcoord__Assignment *m,
+    struct stage_env *env, char *err, size_t errlen)
+{
+	struct stagetab_view	v;
+	uint64_t		gen = m->has_generation ? m->generation : 0;
+	int			rc;
+
+	rc = stagetab_expand(&a->table, m, &v, err, errlen);
+	if (rc == STAGETAB_EBASE) {
+		agent_conn_lost(a, true, "assignment generation %llu: %s; "
+		    "reconnecting to receive the whole table",
+		    (unsigned long long)gen, err);
+		return -1;
+	}
+	if (rc == 0 && wire_assignment_to_env(&v.msg, env, err, errlen) == -1)
+		rc = -1;
+	if (rc == 0 && stagetab_store(&a->table, &v.msg) == -1)
+		log_warnx("out of memory for the stage table of generation "
+		    "%llu: a change against it from head %s will end the "
+		    "connection", (unsigned long long)gen, a->target);
+	stagetab_view_free(&v);
+	if (rc != 0) {
+		log_warnx("rejecting assignment generation %llu from head %s: "
+		    "%s", (unsigned long long)gen, a->target, err);
+		agent_conn_send_ack(a, gen, false, err);
+		return -1;
+	}
+	return 0;
+}
+
 void
 agent_on_assignment(struct agent *a, const Ppcoord__Assignment *m)
 {
@@ -109,8 +148,9 @@ agent_on_assignment(struct agent *a, const Ppcoord__Assignment *m)
 	int			rc;
 
 	memset(&env, 0, sizeof(env));
-	if (wire_assignment_to_env(m, &env, err, sizeof(err)) == -1 ||
-	    assign_check(a, "assignment", env.generation, env.node_id, err,
+	if (assign_expand(a, m, &env, err, sizeof(err)) == -1)
+		return;
+	if (assign_check(a, "assignment", env.generation, env.node_id, err,
 	    sizeof(err)) == -1) {
 		log_warnx("rejecting assignment generation %llu from head %s: "
 		    "%s", (unsigned long long)gen, a->target, err);

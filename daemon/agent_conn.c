@@ -121,6 +121,7 @@ conn_teardown(struct agent *a)
 		a->addrs = NULL;
 		a->addr_next = NULL;
 	}
+	stagetab_clear(&a->table);
 	a->state = AGENT_IDLE;
 }
 

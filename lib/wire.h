@@ -70,7 +70,6 @@ int	wire_send_welcome(struct evbuffer *out, const char *node_id,
 int	wire_send_heartbeat(struct evbuffer *out, uint64_t generation);
 int	wire_send_ack(struct evbuffer *out, uint64_t generation, int ok,
 	    const char *error);
-/* The Assignment of plan node `node`, with every stage's node and address. */
 /*
  * Sets the fields of plan node `node`'s own Assignment: generation,
  * node, stages, layers and master, but not the stage table or the layer
@@ -86,6 +85,7 @@ int	wire_assignment_fill(Ppcoord__Assignment *a, const struct plan *p,
 int	wire_assignment_set_stages(Ppcoord__Assignment *a,
 	    const struct plan *p);
 void	wire_assignment_free_stages(Ppcoord__Assignment *a);
+/* The Assignment of plan node `node`, with every stage's node and address. */
 int	wire_send_assignment(struct evbuffer *out, const struct plan *p,
 	    size_t node);
 int	wire_send_standby(struct evbuffer *out, uint64_t generation,

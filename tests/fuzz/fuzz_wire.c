@@ -1,10 +1,13 @@
 /* Fuzzes the frame decoder and the validation of every message type that
- * a peer can send: Hello on the head, Assignment on the agent. */
+ * a peer can send: Hello on the head, Assignment on the agent. The frames
+ * of one input are one connection, so an Assignment that lists only the
+ * changed stages is expanded against the table of the one before. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "stagetab.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,9 +56,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Ppcoord__Envelope	*env;
 	struct inv_node		 node;
 	struct stage_env	 stage;
+	struct stagetab		 table;
+	struct stagetab_view	 view;
 	char			 err[PPC_ERRLEN];
 	size_t			 consumed;
 
+	memset(&table, 0, sizeof(table));
 	while (size > 0) {
 		env = NULL;
 		if (wire_parse(data, size, WIRE_FRAME_MAX, &consumed, &env,
@@ -69,14 +75,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				inv_node_free(&node);
 		}
 		if (env->msg_case == PPCOORD__ENVELOPE__MSG_ASSIGNMENT &&
-		    wire_assignment_to_env(env->assignment, &stage, err,
-		    sizeof(err)) == 0)
-			check_env_text(&stage);
+		    stagetab_expand(&table, env->assignment, &view, err,
+		    sizeof(err)) == 0) {
+			if (wire_assignment_to_env(&view.msg, &stage, err,
+			    sizeof(err)) == 0) {
+				check_env_text(&stage);
+				(void)stagetab_store(&table, &view.msg);
+			}
+			stagetab_view_free(&view);
+		}
 		(void)wire_msg_name(env);
 		wire_free(env);
 
 		data += consumed;
 		size -= consumed;
 	}
+	stagetab_clear(&table);
 	return 0;
 }

@@ -28,7 +28,21 @@ static struct {
 	int			hooks;
 	enum agent_hook_kind	hook_kind;
 	uint64_t		hook_generation;
+	int			losts;
+	char			lost_reason[PPC_ERRLEN];
 } calls;
+
+void
+agent_conn_lost(struct agent *a, bool warn, const char *fmt, ...)
+{
+	va_list ap;
+
+	calls.losts++;
+	va_start(ap, fmt);
+	vsnprintf(calls.lost_reason, sizeof(calls.lost_reason), fmt, ap);
+	va_end(ap);
+	stagetab_clear(&a->table);
+}
 
 void
 agent_conn_send_ack(struct agent *a, uint64_t generation, bool ok,
@@ -94,6 +108,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	stagetab_clear(&f->agent.table);
 	unlink(f->path);
 	rmdir(f->dir);
 	free(f);
@@ -475,6 +490,105 @@ test_init_ignores_malformed_file(void **state)
 	assert_int_equal(calls.hooks, 1);
 }
 
+/* Makes `as` a change against generation `base` in which gpu-d at
+ * 10.0.0.4 takes stage 0 and the other stages stay as they were. */
+static void
+delta_init(struct assignment *as, uint64_t generation, uint64_t base)
+{
+	assignment_init(as, generation, 1);
+	as->stage[0].node_id = "gpu-d";
+	as->stage[0].address = "10.0.0.4";
+	as->msg.master_addr = "10.0.0.4";
+	as->msg.n_layer_partition = 0;
+	as->msg.layer_partition = NULL;
+	as->msg.n_stages = 1;
+	as->msg.has_stages_base = 1;
+	as->msg.stages_base = base;
+}
+
+static void
+test_assign_delta_applies_change(void **state)
+{
+	struct fixture		*f = *state;
+	struct assignment	 as;
+	struct stage_env	 read;
+	char			 err[PPC_ERRLEN];
+
+	assign(f, 4, 1);
+	assert_int_equal(f->agent.table.generation, 4);
+	delta_init(&as, 5, 4);
+	agent_on_assignment(&f->agent, &as.msg);
+
+	assert_int_equal(calls.losts, 0);
+	assert_int_equal(calls.acks, 2);
+	assert_true(calls.ack_ok);
+	assert_int_equal(calls.ack_generation, 5);
+	assert_int_equal(envfile_read(f->path, &read, err, sizeof(err)), 0);
+	assert_int_equal(read.generation, 5);
+	assert_string_equal(read.master_addr, "10.0.0.4");
+	assert_string_equal(read.layer_partition, "27,27,26");
+	assert_int_equal(read.first_layer, 27);
+	assert_int_equal(f->agent.table.generation, 5);
+	assert_string_equal(f->agent.table.entries[0].node_id, "gpu-d");
+	assert_string_equal(f->agent.table.entries[0].address, "10.0.0.4");
+	assert_string_equal(f->agent.table.entries[1].node_id, "gpu-b");
+	assert_string_equal(f->agent.table.entries[2].node_id, "gpu-c");
+	assert_int_equal(f->agent.table.entries[2].layers, 26);
+}
+
+static void
+test_assign_delta_wrong_base_reconnects(void **state)
+{
+	struct fixture		*f = *state;
+	struct assignment	 as;
+
+	assign(f, 4, 1);
+	delta_init(&as, 6, 5);
+	agent_on_assignment(&f->agent, &as.msg);
+
+	assert_int_equal(calls.losts, 1);
+	assert_non_null(strstr(calls.lost_reason, "generation 5"));
+	assert_non_null(strstr(calls.lost_reason, "generation 4"));
+	assert_int_equal(calls.acks, 1);
+	assert_int_equal(f->agent.held.generation, 4);
+}
+
+static void
+test_assign_delta_without_table_reconnects(void **state)
+{
+	struct fixture		*f = *state;
+	struct assignment	 as;
+
+	delta_init(&as, 5, 4);
+	agent_on_assignment(&f->agent, &as.msg);
+
+	assert_int_equal(calls.losts, 1);
+	assert_non_null(strstr(calls.lost_reason, "no table"));
+	assert_int_equal(calls.acks, 0);
+	assert_int_equal(calls.hooks, 0);
+}
+
+static void
+test_assign_delta_invalid_rejected(void **state)
+{
+	struct fixture		*f = *state;
+	struct assignment	 as;
+
+	assign(f, 4, 1);
+	/* A change that gives gpu-b's own stage to another node. */
+	delta_init(&as, 5, 4);
+	as.stages[0] = &as.stage[1];
+	as.stage[1].node_id = "gpu-d";
+	agent_on_assignment(&f->agent, &as.msg);
+
+	assert_int_equal(calls.losts, 0);
+	assert_int_equal(calls.acks, 2);
+	assert_false(calls.ack_ok);
+	assert_non_null(strstr(calls.ack_error, "stages[1] names node gpu-d"));
+	assert_int_equal(f->agent.held.generation, 4);
+	assert_int_equal(f->agent.table.generation, 4);
+}
+
 int
 main(void)
 {
@@ -495,6 +609,10 @@ main(void)
 		T(test_assign_after_revoke_runs_hook),
 		T(test_init_ignores_other_node_file),
 		T(test_init_ignores_malformed_file),
+		T(test_assign_delta_applies_change),
+		T(test_assign_delta_wrong_base_reconnects),
+		T(test_assign_delta_without_table_reconnects),
+		T(test_assign_delta_invalid_rejected),
 #undef T
 	};
 

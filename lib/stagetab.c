@@ -1,0 +1,157 @@
+/*
+ * The agent's copy of the stage table, and the expansion of an
+ * Assignment that lists only the changed stages (see stagetab.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stagetab.h"
+
+void
+stagetab_clear(struct stagetab *t)
+{
+	free(t->entries);
+	memset(t, 0, sizeof(*t));
+}
+
+void
+stagetab_view_free(struct stagetab_view *v)
+{
+	free(v->partition);
+	free(v->infos);
+	free(v->infop);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Checks the form of a change against t: the base, the stage count, no
+ * partition, and changed stages in increasing order within the table. */
+static int
+stagetab_check_change(const struct stagetab *t, const Ppcoord__Assignment *m,
+    char *err, size_t errlen)
+{
+	const Ppcoord__StageInfo	*si;
+	size_t				 k;
+	uint64_t			 next = 0;
+
+	if (t->generation == 0) {
+		util_err(err, errlen, "the stage table is a change against "
+		    "generation %" PRIu64 ", but no table was received on "
+		    "this connection", m->stages_base);
+		return STAGETAB_EBASE;
+	}
+	if (m->stages_base != t->generation) {
+		util_err(err, errlen, "the stage table is a change against "
+		    "generation %" PRIu64 ", but the table received last is "
+		    "of generation %" PRIu64, m->stages_base, t->generation);
+		return STAGETAB_EBASE;
+	}
+	if (!m->has_num_stages || m->num_stages != t->num_stages) {
+		util_err(err, errlen, "num_stages %" PRIu32 " differs from "
+		    "the %" PRIu32 " stages of the table of generation "
+		    "%" PRIu64 ", so the whole table was expected",
+		    m->num_stages, t->num_stages, t->generation);
+		return STAGETAB_EINVAL;
+	}
+	if (m->n_layer_partition != 0) {
+		util_err(err, errlen, "layer_partition is set in a stage table "
+		    "change, which keeps the partition of generation %" PRIu64,
+		    t->generation);
+		return STAGETAB_EINVAL;
+	}
+	for (k = 0; k < m->n_stages; k++) {
+		si = m->stages[k];
+		if (!si->has_stage || si->stage < next ||
+		    si->stage >= t->num_stages) {
+			util_err(err, errlen, "stages[%zu]: stage %" PRIu32
+			    " is missing, repeated, out of order or not below "
+			    "num_stages %" PRIu32, k, si->stage,
+			    t->num_stages);
+			return STAGETAB_EINVAL;
+		}
+		next = (uint64_t)si->stage + 1;
+	}
+	return 0;
+}
+
+int
+stagetab_expand(const struct stagetab *t, const Ppcoord__Assignment *m,
+    struct stagetab_view *v, char *err, size_t errlen)
+{
+	const struct stagetab_entry	*e;
+	uint32_t			 n = t->num_stages, s, layer = 0;
+	size_t				 k = 0;
+	int				 rc;
+
+	memset(v, 0, sizeof(*v));
+	v->msg = *m;
+	if (!m->has_stages_base)
+		return 0;
+	v->msg.has_stages_base = 0;
+	if ((rc = stagetab_check_change(t, m, err, errlen)) != 0)
+		return rc;
+
+	v->partition = calloc(n, sizeof(*v->partition));
+	v->infos = calloc(n, sizeof(*v->infos));
+	v->infop = calloc(n, sizeof(*v->infop));
+	if (v->partition == NULL || v->infos == NULL || v->infop == NULL) {
+		stagetab_view_free(v);
+		util_err(err, errlen, "out of memory for a table of %" PRIu32
+		    " stages", n);
+		return STAGETAB_ENOMEM;
+	}
+	for (s = 0; s < n; s++) {
+		e = &t->entries[s];
+		v->partition[s] = e->layers;
+		if (k < m->n_stages && m->stages[k]->stage == s) {
+			/* A changed stage, checked later like any other. */
+			v->infop[s] = m->stages[k++];
+		} else {
+			ppcoord__stage_info__init(&v->infos[s]);
+			v->infos[s].has_stage = 1;
+			v->infos[s].stage = s;
+			v->infos[s].node_id = (char *)e->node_id;
+			v->infos[s].address = (char *)e->address;
+			v->infos[s].has_first_layer = 1;
+			v->infos[s].first_layer = layer;
+			v->infos[s].has_end_layer = 1;
+			v->infos[s].end_layer = layer + e->layers;
+			v->infop[s] = &v->infos[s];
+		}
+		layer += e->layers;
+	}
+	v->msg.n_layer_partition = n;
+	v->msg.layer_partition = v->partition;
+	v->msg.n_stages = n;
+	v->msg.stages = v->infop;
+	return 0;
+}
+
+int
+stagetab_store(struct stagetab *t, const Ppcoord__Assignment *full)
+{
+	struct stagetab_entry	*entries, *e;
+	uint32_t		 n = full->num_stages, s;
+
+	/* The strings of `full` may point into the held table, so the new
+	 * one is built beside it. */
+	if (n == 0 || full->n_stages != n || full->n_layer_partition != n ||
+	    (entries = calloc(n, sizeof(*entries))) == NULL) {
+		stagetab_clear(t);
+		return -1;
+	}
+	for (s = 0; s < n; s++) {
+		e = &entries[s];
+		snprintf(e->node_id, sizeof(e->node_id), "%s",
+		    full->stages[s]->node_id);
+		snprintf(e->address, sizeof(e->address), "%s",
+		    full->stages[s]->address);
+		e->layers = full->layer_partition[s];
+	}
+	stagetab_clear(t);
+	t->entries = entries;
+	t->num_stages = n;
+	t->generation = full->generation;
+	return 0;
+}
