@@ -100,6 +100,10 @@ struct head_conn {
 	uint64_t		 c_rx_ms;	/* last frame received */
 	uint64_t		 c_hb_ms;	/* last heartbeat sent */
 	bool			 c_doomed;	/* closed by the next sweep */
+	bool			 c_deltas;	/* Hello set stage_deltas */
+	uint64_t		 c_table_gen;	/* generation of the last
+						   Assignment sent, 0 after
+						   Standby or Revoke */
 	char			 c_peer[56];	/* "[addr]:port" for logs */
 	char			 c_id[PPC_NODE_ID_MAX + 1];	/* certificate */
 };
@@ -142,6 +146,8 @@ struct head_metrics {
 	uint64_t	 acks_ok;
 	uint64_t	 acks_failed;	/* ok = false from the agent */
 	uint64_t	 acks_ignored;	/* not of the generation sent */
+	uint64_t	 assign_whole;	/* Assignments with the whole table */
+	uint64_t	 assign_change;	/* with the changed stages only */
 	double		 plan_seconds;
 };
 
@@ -220,6 +226,8 @@ int	members_inventory(struct inv *inv);
 /* head_push.c */
 struct push_table;
 struct push_table *push_table_new(const struct plan *p);
+struct push_table *push_delta_new(const struct plan *old,
+	    const struct plan *p);
 void	push_table_unref(struct push_table *t);
 int	push_assignment(struct evbuffer *out, const struct plan *p,
 	    size_t node, struct push_table *t, uint32_t max_frame);

@@ -119,6 +119,13 @@ metrics_counters(struct evbuffer *b)
 	    (unsigned long long)m->acks_ok,
 	    (unsigned long long)m->acks_failed,
 	    (unsigned long long)m->acks_ignored);
+	metric_head(b, "ppcoord_assignments_total", "counter",
+	    "Assignments sent, with the whole stage table or with only the "
+	    "stages changed since the agent's previous Assignment.");
+	evbuffer_add_printf(b, "ppcoord_assignments_total{table=\"whole\"} "
+	    "%llu\nppcoord_assignments_total{table=\"changes\"} %llu\n",
+	    (unsigned long long)m->assign_whole,
+	    (unsigned long long)m->assign_change);
 	metric_head(b, "ppcoord_frames_total", "counter",
 	    "Protocol frames received and sent.");
 	evbuffer_add_printf(b, "ppcoord_frames_total{direction=\"in\"} %llu\n"

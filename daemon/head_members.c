@@ -66,10 +66,18 @@ static bool	 members_push_pending;
 static struct event	*members_push_ev;
 static size_t		 members_push_next;	/* plan node index */
 static uint64_t		 members_push_start_ms;
+static uint64_t		 members_push_whole;	/* metrics at the start */
+static uint64_t		 members_push_change;
 
 /* The encoded stage table of hd->h_plan, shared by every Assignment;
  * NULL until first needed after a plan change. */
 static struct push_table *members_table;
+
+/* The change to that table from the plan of generation members_delta_base,
+ * for connections whose last Assignment was of that generation; NULL when
+ * there is none. */
+static struct push_table *members_delta;
+static uint64_t		  members_delta_base;
 
 static void	members_lost_assigned(struct head_node *, const char *);
 static void	members_check_quorum(void);
@@ -402,23 +410,48 @@ members_reindex(void)
 	}
 }
 
+/* Drops the encoded tables of the current plan. */
+static void
+members_tables_drop(void)
+{
+	push_table_unref(members_table);
+	members_table = NULL;
+	push_table_unref(members_delta);
+	members_delta = NULL;
+	members_delta_base = 0;
+}
+
+/* Returns the stage table for c's next Assignment: the change since its
+ * last one when the agent accepts changes and received that base, else
+ * the whole table. NULL on no memory. */
+static struct push_table *
+members_table_for(const struct head_conn *c)
+{
+	if (members_delta != NULL && c->c_deltas &&
+	    c->c_table_gen == members_delta_base)
+		return members_delta;
+	if (members_table == NULL)
+		members_table = push_table_new(&hd->h_plan);
+	return members_table;
+}
+
 static void
 members_send_assignment(struct head_node *n)
 {
-	struct evbuffer	*out;
+	struct evbuffer		*out;
+	struct push_table	*t;
 
 	if (!conn_writable(n->n_conn) || n->n_plan < 0)
 		return;
-	if (members_table == NULL &&
-	    (members_table = push_table_new(&hd->h_plan)) == NULL) {
+	if ((t = members_table_for(n->n_conn)) == NULL) {
 		log_warnx("node %s: out of memory for the stage table of "
 		    "generation %llu", n->n_inv.id,
 		    (unsigned long long)hd->h_generation);
 		return;
 	}
 	out = bufferevent_get_output(n->n_conn->c_bev);
-	if (push_assignment(out, &hd->h_plan, (size_t)n->n_plan,
-	    members_table, WIRE_FRAME_MAX) == -1) {
+	if (push_assignment(out, &hd->h_plan, (size_t)n->n_plan, t,
+	    WIRE_FRAME_MAX) == -1) {
 		log_warnx("node %s: cannot queue its Assignment of generation "
 		    "%llu (out of memory, or a frame over %u bytes)",
 		    n->n_inv.id, (unsigned long long)hd->h_generation,
@@ -428,6 +461,11 @@ members_send_assignment(struct head_node *n)
 		return;
 	}
 	conn_sent(n->n_conn);
+	if (t == members_table)
+		hd->h_metrics.assign_whole++;
+	else
+		hd->h_metrics.assign_change++;
+	n->n_conn->c_table_gen = hd->h_generation;
 	n->n_sent_gen = hd->h_generation;
 }
 
@@ -444,6 +482,7 @@ members_send_standby(struct head_node *n)
 	if (wire_send_standby(bufferevent_get_output(n->n_conn->c_bev),
 	    hd->h_generation, reason) == 0) {
 		conn_sent(n->n_conn);
+		n->n_conn->c_table_gen = 0;
 		n->n_sent_gen = hd->h_generation;
 	}
 }
@@ -454,8 +493,10 @@ members_send_revoke(struct head_node *n, const char *reason)
 	if (!conn_writable(n->n_conn))
 		return;
 	if (wire_send_revoke(bufferevent_get_output(n->n_conn->c_bev),
-	    hd->h_generation, reason) == 0)
+	    hd->h_generation, reason) == 0) {
 		conn_sent(n->n_conn);
+		n->n_conn->c_table_gen = 0;
+	}
 }
 
 /*
@@ -491,9 +532,14 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* The TLS records are written and encrypted as sockets drain. */
-	log_info("generation %llu queued for every connected node in %llu ms",
-	    (unsigned long long)hd->h_generation,
-	    (unsigned long long)(util_now_ms() - members_push_start_ms));
+	log_info("generation %llu queued for every connected node in %llu ms "
+	    "(Assignments: %llu with the whole stage table, %llu with the "
+	    "changed stages only)", (unsigned long long)hd->h_generation,
+	    (unsigned long long)(util_now_ms() - members_push_start_ms),
+	    (unsigned long long)(hd->h_metrics.assign_whole -
+	    members_push_whole),
+	    (unsigned long long)(hd->h_metrics.assign_change -
+	    members_push_change));
 }
 
 /* Writes the state file, or the state in etcd, then sends every
@@ -533,6 +579,8 @@ members_push(void)
 	if (hd->h_state != HEAD_ACTIVE || !ha_leading())
 		return;
 	members_push_start_ms = util_now_ms();
+	members_push_whole = hd->h_metrics.assign_whole;
+	members_push_change = hd->h_metrics.assign_change;
 	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
 		if (n->n_plan < 0)
 			members_send_standby(n);
@@ -587,8 +635,10 @@ members_commit(struct plan *np, struct inv *inv, bool new_generation,
 	}
 	np->generation = hd->h_generation;
 
-	push_table_unref(members_table);
-	members_table = NULL;
+	members_tables_drop();
+	if (new_generation && hd->h_have_plan &&
+	    (members_delta = push_delta_new(&hd->h_plan, np)) != NULL)
+		members_delta_base = hd->h_plan.generation;
 	plan_free(&hd->h_plan);
 	inv_free(&hd->h_plan_inv);
 	hd->h_plan = *np;
@@ -1096,6 +1146,7 @@ members_hello(struct head_conn *c, const Ppcoord__Hello *h)
 		fresh = true;
 	}
 	changed = members_attach(n, c, &ni) && !fresh;
+	c->c_deltas = h->has_stage_deltas && h->stage_deltas;
 	hd->h_metrics.joins++;
 	if (h->has_held_generation && h->held_generation > hd->h_max_held_gen &&
 	    h->held_generation <= MEMBERS_GENERATION_MAX)
@@ -1374,8 +1425,7 @@ members_free(void)
 {
 	struct head_node	*n;
 
-	push_table_unref(members_table);
-	members_table = NULL;
+	members_tables_drop();
 	if (members_push_ev != NULL)
 		event_free(members_push_ev);
 	members_push_ev = NULL;

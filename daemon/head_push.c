@@ -6,6 +6,13 @@
  * per agent. The bytes equal those of wire_send_assignment: protobuf-c
  * writes fields in field-number order, and the stage table fields (13 and
  * 14) come last.
+ *
+ * Some changes of placement keep the stages and the layer split, such as
+ * a spare that takes a lost node's stages. After one, an agent that
+ * received the previous plan on the same connection gets only the changed
+ * stages and stages_base (fields 14 and 15), also encoded once per plan.
+ * With 10,000 stages and one changed, that frame is about 150 bytes
+ * instead of 330 KB.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +53,67 @@ push_table_new(const struct plan *p)
 	return t;
 }
 
+/*
+ * Encodes the change from the stage table of `old` to that of p: the
+ * stages whose node or address differ, and stages_base. Returns NULL when
+ * the stage count or the layer split differ (the whole table is needed
+ * then) or on no memory.
+ */
+struct push_table *
+push_delta_new(const struct plan *old, const struct plan *p)
+{
+	Ppcoord__Assignment	  a = PPCOORD__ASSIGNMENT__INIT;
+	Ppcoord__StageInfo	 *infos, **infop;
+	const struct plan_node	 *was, *now;
+	struct push_table	 *t = NULL;
+	size_t			  n = 0, len;
+	uint32_t		  s;
+
+	if (old->generation == 0 || old->num_stages != p->num_stages ||
+	    p->num_stages == 0 || memcmp(old->layer_partition,
+	    p->layer_partition, p->num_stages * sizeof(uint32_t)) != 0)
+		return NULL;
+	infos = calloc(p->num_stages, sizeof(*infos));
+	infop = calloc(p->num_stages, sizeof(*infop));
+	if (infos == NULL || infop == NULL)
+		goto out;
+	for (s = 0; s < p->num_stages; s++) {
+		if (old->stages[s].node >= old->nnodes ||
+		    p->stages[s].node >= p->nnodes)
+			goto out;
+		was = &old->nodes[old->stages[s].node];
+		now = &p->nodes[p->stages[s].node];
+		if (strcmp(was->id, now->id) == 0 &&
+		    strcmp(was->address, now->address) == 0)
+			continue;
+		ppcoord__stage_info__init(&infos[n]);
+		infos[n].has_stage = 1;
+		infos[n].stage = s;
+		infos[n].node_id = (char *)now->id;
+		infos[n].address = (char *)now->address;
+		infos[n].has_first_layer = 1;
+		infos[n].first_layer = p->stages[s].first_layer;
+		infos[n].has_end_layer = 1;
+		infos[n].end_layer = p->stages[s].end_layer;
+		infop[n] = &infos[n];
+		n++;
+	}
+	a.n_stages = n;
+	a.stages = infop;
+	a.has_stages_base = 1;
+	a.stages_base = old->generation;
+
+	len = ppcoord__assignment__get_packed_size(&a);
+	if ((t = malloc(sizeof(*t) + len)) != NULL) {
+		t->pt_refs = 1;
+		t->pt_len = ppcoord__assignment__pack(&a, t->pt_data);
+	}
+out:
+	free(infos);
+	free(infop);
+	return t;
+}
+
 void
 push_table_unref(struct push_table *t)
 {
@@ -74,8 +142,8 @@ push_varint(uint64_t v, uint8_t *out)
 
 /*
  * Appends the Assignment frame of plan node `node` to out, referring to
- * the shared table t (built from the same plan). Returns 0, or -1 for an
- * invalid node or a frame over max_frame.
+ * the shared table t: the whole table or a change, built from the same
+ * plan. Returns 0, or -1 for an invalid node or a frame over max_frame.
  */
 int
 push_assignment(struct evbuffer *out, const struct plan *p, size_t node,

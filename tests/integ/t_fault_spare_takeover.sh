@@ -3,7 +3,7 @@
 # takes exactly the lost node's stages and the other nodes keep theirs.
 # Their environment files change only in PPCOORD_GENERATION, only the
 # spare's on_assign runs, and every live node acknowledges the new
-# generation. The loss is declared within node_timeout plus one
+# generation, which the head sends them as the changed stage only. The loss is declared within node_timeout plus one
 # heartbeat, first after kill -9 (the connection closes), then after
 # SIGSTOP (the connection stays open and falls silent), then after
 # SIGTERM.
@@ -72,6 +72,11 @@ takeover() {
 	[ "$(head_gen)" = $((gen + 1)) ] ||
 		fail "the takeover of $lost made generation $(head_gen), expected $((gen + 1))"
 	state_is "$spare" assigned || fail "$spare is not assigned"
+	# The two nodes that stay got only the changed stage; the spare,
+	# new to the plan, got the whole table.
+	line=$(grep "generation $((gen + 1)) queued for every connected node" "$HEAD_LOG")
+	grep -q "1 with the whole stage table, 2 with the changed stages only" <<<"$line" ||
+		fail "generation $((gen + 1)) was not sent as one whole table and two changes: ${line:-no queued line}"
 	env_placement "$spare" | grep -v '^PPCOORD_NODE_ID=' |
 		cmp -s - "$T/$lost.placement" ||
 		fail "$spare did not get exactly the placement of $lost: $(diff <(env_placement "$spare") "$T/$lost.placement")"

@@ -1,6 +1,8 @@
 /*
  * The head's shared-table Assignment frames must be byte for byte what
  * wire_send_assignment writes, for every node of plans of several shapes.
+ * A frame with only the changed stages, expanded by the agent's table,
+ * must give the same environment and table as the whole frame.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <event2/buffer.h>
 
 #include "../../daemon/head_push.c"
+#include "stagetab.h"
 
 /* Makes an inventory of n nodes with `workers` GPUs of 80 GiB each. */
 static void
@@ -164,6 +167,166 @@ push_invalid_node(void **state)
 	plan_free(&p);
 }
 
+/* Queues node i's frame with table t and decodes it back. */
+static Ppcoord__Envelope *
+frame_of(const struct plan *p, size_t i, struct push_table *t, size_t *len)
+{
+	struct evbuffer		*b = evbuffer_new();
+	Ppcoord__Envelope	*env = NULL;
+	char			 err[PPC_ERRLEN];
+
+	assert_non_null(b);
+	assert_int_equal(push_assignment(b, p, i, t, WIRE_FRAME_MAX), 0);
+	*len = evbuffer_get_length(b);
+	if (wire_read(b, WIRE_FRAME_MAX, &env, err, sizeof(err)) != WIRE_FRAME)
+		fail_msg("wire_read: %s", err);
+	assert_int_equal(env->msg_case, PPCOORD__ENVELOPE__MSG_ASSIGNMENT);
+	evbuffer_free(b);
+	return env;
+}
+
+/* Expands m against t, validates it into env, and keeps its table. */
+static void
+apply(struct stagetab *t, const Ppcoord__Assignment *m,
+    struct stage_env *env)
+{
+	struct stagetab_view	v;
+	char			err[PPC_ERRLEN];
+
+	if (stagetab_expand(t, m, &v, err, sizeof(err)) != 0)
+		fail_msg("stagetab_expand: %s", err);
+	if (wire_assignment_to_env(&v.msg, env, err, sizeof(err)) != 0)
+		fail_msg("wire_assignment_to_env: %s", err);
+	assert_int_equal(stagetab_store(t, &v.msg), 0);
+	stagetab_view_free(&v);
+}
+
+/* Plan b is plan a with node `gone` replaced by a spare on its stages. */
+static void
+make_takeover(const struct plan *a, struct plan *b, size_t gone)
+{
+	assert_int_equal(plan_copy(b, a), 0);
+	b->generation = a->generation + 1;
+	snprintf(b->nodes[gone].id, sizeof(b->nodes[gone].id), "spare-1");
+	snprintf(b->nodes[gone].address, sizeof(b->nodes[gone].address),
+	    "10.200.0.1");
+	if (gone == 0)
+		snprintf(b->master_addr, sizeof(b->master_addr), "10.200.0.1");
+}
+
+/* For every node: the whole frame of a, then the change to b, gives the
+ * environment and table of b's whole frame. */
+static void
+check_delta(const struct plan *a, const struct plan *b, size_t changed)
+{
+	struct push_table	*ta, *tb, *d;
+	Ppcoord__Envelope	*e;
+	struct stagetab		 held, whole;
+	struct stage_env	 got, want;
+	size_t			 i, len, dlen, s;
+
+	ta = push_table_new(a);
+	tb = push_table_new(b);
+	d = push_delta_new(a, b);
+	assert_non_null(ta);
+	assert_non_null(tb);
+	assert_non_null(d);
+	for (i = 0; i < b->nnodes; i++) {
+		memset(&held, 0, sizeof(held));
+		memset(&whole, 0, sizeof(whole));
+		e = frame_of(a, i, ta, &len);
+		apply(&held, e->assignment, &got);
+		wire_free(e);
+
+		e = frame_of(b, i, d, &dlen);
+		assert_true(e->assignment->has_stages_base);
+		assert_int_equal(e->assignment->stages_base, a->generation);
+		assert_int_equal(e->assignment->n_stages, changed);
+		assert_int_equal(e->assignment->n_layer_partition, 0);
+		apply(&held, e->assignment, &got);
+		wire_free(e);
+
+		e = frame_of(b, i, tb, &len);
+		assert_true(dlen < len);
+		apply(&whole, e->assignment, &want);
+		wire_free(e);
+
+		assert_memory_equal(&got, &want, sizeof(got));
+		assert_int_equal(held.generation, b->generation);
+		assert_int_equal(held.num_stages, whole.num_stages);
+		for (s = 0; s < held.num_stages; s++) {
+			assert_string_equal(held.entries[s].node_id,
+			    whole.entries[s].node_id);
+			assert_string_equal(held.entries[s].address,
+			    whole.entries[s].address);
+			assert_int_equal(held.entries[s].layers,
+			    whole.entries[s].layers);
+		}
+		stagetab_clear(&held);
+		stagetab_clear(&whole);
+	}
+	push_table_unref(ta);
+	push_table_unref(tb);
+	push_table_unref(d);
+}
+
+static void
+push_delta_after_takeover(void **state)
+{
+	struct plan	 a, b;
+
+	make_plan(&a, 6, 1, 1, 40);
+	make_takeover(&a, &b, 3);
+	check_delta(&a, &b, 1);
+	plan_free(&b);
+	plan_free(&a);
+}
+
+static void
+push_delta_takeover_of_master(void **state)
+{
+	struct plan	 a, b;
+
+	make_plan(&a, 4, 8, 4, 61);
+	make_takeover(&a, &b, 0);
+	/* Node 0 has two stages of 4 workers each. */
+	check_delta(&a, &b, 2);
+	plan_free(&b);
+	plan_free(&a);
+}
+
+static void
+push_delta_unchanged_table(void **state)
+{
+	struct plan	 a, b;
+
+	make_plan(&a, 5, 1, 1, 40);
+	assert_int_equal(plan_copy(&b, &a), 0);
+	b.generation = a.generation + 1;
+	check_delta(&a, &b, 0);
+	plan_free(&b);
+	plan_free(&a);
+}
+
+static void
+push_delta_needs_same_split(void **state)
+{
+	struct plan	 a, b, c;
+
+	make_plan(&a, 5, 1, 1, 40);
+	assert_int_equal(plan_copy(&b, &a), 0);
+	b.generation = 8;
+	b.layer_partition[0]++;
+	b.layer_partition[1]--;
+	assert_null(push_delta_new(&a, &b));
+	make_plan(&c, 4, 1, 1, 40);
+	c.generation = 8;
+	assert_null(push_delta_new(&a, &c));
+	plan_free(&c);
+	plan_free(&b);
+	plan_free(&a);
+}
+
 int
 main(void)
 {
@@ -173,6 +336,10 @@ main(void)
 		cmocka_unit_test(push_many_nodes),
 		cmocka_unit_test(push_frame_over_limit),
 		cmocka_unit_test(push_invalid_node),
+		cmocka_unit_test(push_delta_after_takeover),
+		cmocka_unit_test(push_delta_takeover_of_master),
+		cmocka_unit_test(push_delta_unchanged_table),
+		cmocka_unit_test(push_delta_needs_same_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
