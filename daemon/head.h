@@ -242,9 +242,10 @@ void	state_config_digest(const struct plan_config *cfg, char *hex,
 	    size_t len);
 
 /* head_state_text.c */
-char	*state_text(const struct plan *p, const struct inv *inv, int version,
-	    const char *cluster, uint64_t generation, const char *state,
-	    const char *digest, size_t *len);
+char	*state_text(const struct plan *p, const struct inv *inv,
+	    const struct model_sizes *sizes, int version, const char *cluster,
+	    uint64_t generation, const char *state, const char *digest,
+	    size_t *len);
 
 /* head_ha.c */
 int	ha_start(char *err, size_t errlen);

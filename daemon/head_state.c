@@ -98,7 +98,7 @@ state_config_digest(const struct plan_config *cfg, char *hex, size_t len)
 }
 
 /* The state file text built with jansson: for what state_text leaves
- * out (plans with the memory model, strings that are not UTF-8). */
+ * out (strings that are not UTF-8, numbers over INT64_MAX). */
 static char *
 state_text_jansson(const char *digest, const char *state, size_t *len,
     char *err, size_t errlen)
@@ -141,8 +141,9 @@ state_build(size_t *len, char *err, size_t errlen)
 
 	state_config_digest(&conf->plan, digest, sizeof(digest));
 	state = hd->h_state == HEAD_REVOKED ? "revoked" : "active";
-	text = state_text(&hd->h_plan, &hd->h_plan_inv, STATE_VERSION,
-	    conf->cluster_name, hd->h_generation, state, digest, len);
+	text = state_text(&hd->h_plan, &hd->h_plan_inv, conf->plan.sizes,
+	    STATE_VERSION, conf->cluster_name, hd->h_generation, state, digest,
+	    len);
 	if (text == NULL)
 		text = state_text_jansson(digest, state, len, err, errlen);
 	return text;

@@ -6,9 +6,9 @@
  * values, to the one plan_to_jansson and inv_to_jansson give, which
  * tests/unit/test_head_state_text.c checks.
  *
- * Plans with the memory model (per-stage budgets and the model sizes) and
- * strings that are not valid UTF-8 are left to the jansson path: the
- * function returns NULL and the caller falls back.
+ * Strings that are not valid UTF-8 and numbers over INT64_MAX are left
+ * to the jansson path: the function returns NULL and the caller falls
+ * back.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,6 +71,28 @@ text_u64(struct text_buf *b, uint64_t v)
 		return;
 	while (n > 0)
 		b->tb_data[b->tb_len++] = digits[--n];
+}
+
+/* Fails the text for a value over INT64_MAX, which a jansson integer
+ * cannot hold (set_uint in plan_fmt.c fails the same way). */
+static void
+text_u63(struct text_buf *b, uint64_t v)
+{
+	if (v > INT64_MAX) {
+		b->tb_failed = true;
+		return;
+	}
+	text_u64(b, v);
+}
+
+static void
+text_i64(struct text_buf *b, int64_t v)
+{
+	if (v < 0) {
+		text_raw(b, "-");
+		text_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else
+		text_u64(b, (uint64_t)v);
 }
 
 /* Returns the length of the UTF-8 sequence at s, or 0 when it is invalid
@@ -217,6 +239,14 @@ text_plan_lists(struct text_buf *b, const struct plan *p)
 		text_u64(b, s->first_layer);
 		text_key(b, "end_layer", false);
 		text_u64(b, s->end_layer);
+		if (p->have_memory) {
+			text_key(b, "budget_bytes", false);
+			text_i64(b, s->budget_bytes);
+			text_key(b, "weight_bytes", false);
+			text_u63(b, s->weight_bytes);
+			text_key(b, "kv_tokens", false);
+			text_i64(b, s->kv_tokens);
+		}
 		text_raw(b, "}");
 	}
 	text_raw(b, "]");
@@ -239,10 +269,34 @@ text_plan_lists(struct text_buf *b, const struct plan *p)
 	text_raw(b, "}");
 }
 
-/* The plan object, as plan_to_jansson builds it for a plan without the
- * memory model. */
+/* The "model" object, as model_to_jansson builds it. */
 static void
-text_plan(struct text_buf *b, const struct plan *p)
+text_model(struct text_buf *b, const struct model_sizes *m)
+{
+	uint32_t	 i;
+
+	text_raw(b, "{");
+	text_key(b, "layer_bytes", true);
+	text_raw(b, "[");
+	for (i = 0; i < m->layers; i++) {
+		text_raw(b, i > 0 ? "," : "");
+		text_u63(b, m->layer_bytes[i]);
+	}
+	text_raw(b, "]");
+	text_key(b, "embedding_bytes", false);
+	text_u63(b, m->embedding_bytes);
+	text_key(b, "head_bytes", false);
+	text_u63(b, m->head_bytes);
+	text_key(b, "kv_bytes_per_token", false);
+	text_u63(b, m->kv_bytes_per_token);
+	text_raw(b, "}");
+}
+
+/* The plan object, as plan_to_jansson builds it; `sizes` is the model
+ * of the plan's config, or NULL. */
+static void
+text_plan(struct text_buf *b, const struct plan *p,
+    const struct model_sizes *sizes)
 {
 	uint32_t	 i;
 
@@ -267,6 +321,14 @@ text_plan(struct text_buf *b, const struct plan *p)
 	}
 	text_raw(b, "]");
 	text_plan_lists(b, p);
+	if (p->have_memory) {
+		text_key(b, "kv_tokens", false);
+		text_i64(b, p->kv_tokens);
+		if (sizes != NULL) {
+			text_key(b, "model", false);
+			text_model(b, sizes);
+		}
+	}
 	text_key(b, "master_addr", false);
 	text_str(b, p->master_addr);
 	text_key(b, "master_port", false);
@@ -320,20 +382,20 @@ text_inventory(struct text_buf *b, const struct inv *inv)
 
 /*
  * Formats the state file document: version, cluster, generation, state,
- * plan, inventory and config_digest. Returns the text (free it), or NULL
- * when the plan has the memory model, a string is not valid UTF-8, a
- * number does not fit a JSON integer, or memory ran out.
+ * plan, inventory and config_digest. `sizes` is the model of the plan's
+ * config, or NULL. Returns the text (free it), or NULL when a string is
+ * not valid UTF-8, a number does not fit a JSON integer, or memory ran
+ * out.
  */
 char *
-state_text(const struct plan *p, const struct inv *inv, int version,
-    const char *cluster, uint64_t generation, const char *state,
-    const char *digest, size_t *len)
+state_text(const struct plan *p, const struct inv *inv,
+    const struct model_sizes *sizes, int version, const char *cluster,
+    uint64_t generation, const char *state, const char *digest, size_t *len)
 {
 	struct text_buf	 b;
 
 	/* jansson integers are signed 64-bit. */
-	if (p->have_memory || generation > INT64_MAX || p->generation >
-	    INT64_MAX)
+	if (generation > INT64_MAX || p->generation > INT64_MAX)
 		return NULL;
 	memset(&b, 0, sizeof(b));
 	text_raw(&b, "{");
@@ -346,7 +408,7 @@ state_text(const struct plan *p, const struct inv *inv, int version,
 	text_key(&b, "state", false);
 	text_str(&b, state);
 	text_key(&b, "plan", false);
-	text_plan(&b, p);
+	text_plan(&b, p, sizes);
 	text_key(&b, "inventory", false);
 	text_inventory(&b, inv);
 	text_key(&b, "config_digest", false);
