@@ -293,10 +293,22 @@ static void
 head_events_init(void)
 {
 	static const int	 sigs[] = { SIGHUP, SIGTERM, SIGINT };
+	struct event_config	*cfg;
 	size_t			 i;
 
-	if ((hd->h_base = event_base_new()) == NULL)
+	/*
+	 * Queueing a frame adds the connection's write event, and writing it
+	 * out deletes the event again. With the changelist, epoll learns of
+	 * changes once per loop turn, and a change undone within the turn
+	 * costs no epoll_ctl call. At 10,000 agents, queueing a generation
+	 * took 11 ms with it and 28 ms without. libevent documents that the
+	 * changelist does not support dup()ed sockets; the head has none.
+	 */
+	if ((cfg = event_config_new()) == NULL ||
+	    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST)
+	    == -1 || (hd->h_base = event_base_new_with_config(cfg)) == NULL)
 		fatalx("cannot create the event base");
+	event_config_free(cfg);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		hd->h_sigs[i] = evsignal_new(hd->h_base, sigs[i],
 		    head_signal_cb, NULL);
