@@ -5,7 +5,7 @@
 # Usage: bench.sh BUILD_DIR SIZE...
 #
 # Each size runs with every agent but one in the plan (one single-GPU
-# stage each, so every Assignment lists all the stages). Sizes above
+# stage each, so each agent's first Assignment lists all the stages). Sizes above
 # 1,001 also run with a plan of 1,000 nodes and the other agents as
 # spares, about the most stages a model's layer count allows.
 set -eu
@@ -37,7 +37,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "$(uname -sr), $(openssl version)."
 	echo "Command: \`make bench N=\"$*\"\`."
 	echo
-	echo "| agents | plan nodes | converged s | joins/s | baseline handshakes/s (before, after) | ratio | CPU ratio | RSS KiB/agent peak (steady) | re-push wall ms | re-push head CPU ms | re-plan to all queued ms | heartbeat CPU ms/s | state file ms (join, loss) | head CPU s for joins |"
+	echo "| agents | plan nodes | converged s | joins/s | baseline handshakes/s (before, after) | ratio | CPU ratio | RSS KiB/agent peak (steady) | re-push wall ms | re-push head CPU ms | loss to last Assignment queued ms | heartbeat CPU ms/s | state file ms (join, loss) | head CPU s for joins |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	awk '{
 		for (i = 1; i <= NF; i++) {
