@@ -117,8 +117,11 @@ assign_expand(struct agent *a, const Ppcoord__Assignment *m,
 
 	rc = stagetab_expand(&a->table, m, &v, err, errlen);
 	if (rc == STAGETAB_EBASE) {
-		agent_conn_lost(a, true, "assignment generation %llu: %s; "
-		    "reconnecting to receive the whole table",
+		/* The head is reachable, so the next attempt goes back
+		 * to it. */
+		snprintf(a->redirect, sizeof(a->redirect), "%s", a->target);
+		agent_conn_lost(a, true, "assignment generation %llu: %s, so "
+		    "a new connection starts with the whole table",
 		    (unsigned long long)gen, err);
 		return -1;
 	}

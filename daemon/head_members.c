@@ -1207,6 +1207,11 @@ members_ack(struct head_node *n, const Ppcoord__AssignmentAck *ack)
 	}
 	if (ack->has_ok && !ack->ok) {
 		hd->h_metrics.acks_failed++;
+		/* A refused Assignment may have left the agent without its
+		 * table, so the next one carries the whole table. */
+		if (n->n_conn != NULL && n->n_conn->c_table_gen ==
+		    ack->generation)
+			n->n_conn->c_table_gen = 0;
 		if (!log_ratelimit_allow(&n->n_ack_rl, &suppressed))
 			return;
 		members_ack_suppressed(suppressed, more, sizeof(more));

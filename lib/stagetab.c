@@ -37,7 +37,7 @@ stagetab_check_change(const struct stagetab *t, const Ppcoord__Assignment *m,
 
 	if (t->generation == 0) {
 		util_err(err, errlen, "the stage table is a change against "
-		    "generation %" PRIu64 ", but no table was received on "
+		    "generation %" PRIu64 ", but no table was accepted on "
 		    "this connection", m->stages_base);
 		return STAGETAB_EBASE;
 	}
@@ -47,7 +47,11 @@ stagetab_check_change(const struct stagetab *t, const Ppcoord__Assignment *m,
 		    "of generation %" PRIu64, m->stages_base, t->generation);
 		return STAGETAB_EBASE;
 	}
-	if (!m->has_num_stages || m->num_stages != t->num_stages) {
+	if (!m->has_num_stages) {
+		util_err(err, errlen, "num_stages is missing");
+		return STAGETAB_EINVAL;
+	}
+	if (m->num_stages != t->num_stages) {
 		util_err(err, errlen, "num_stages %" PRIu32 " differs from "
 		    "the %" PRIu32 " stages of the table of generation "
 		    "%" PRIu64 ", so the whole table was expected",

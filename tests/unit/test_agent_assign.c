@@ -549,6 +549,8 @@ test_assign_delta_wrong_base_reconnects(void **state)
 	assert_int_equal(calls.losts, 1);
 	assert_non_null(strstr(calls.lost_reason, "generation 5"));
 	assert_non_null(strstr(calls.lost_reason, "generation 4"));
+	/* The same head, not the next one, gets the next attempt. */
+	assert_string_equal(f->agent.redirect, "head:7450");
 	assert_int_equal(calls.acks, 1);
 	assert_int_equal(f->agent.held.generation, 4);
 }
@@ -563,7 +565,7 @@ test_assign_delta_without_table_reconnects(void **state)
 	agent_on_assignment(&f->agent, &as.msg);
 
 	assert_int_equal(calls.losts, 1);
-	assert_non_null(strstr(calls.lost_reason, "no table"));
+	assert_non_null(strstr(calls.lost_reason, "no table was accepted"));
 	assert_int_equal(calls.acks, 0);
 	assert_int_equal(calls.hooks, 0);
 }

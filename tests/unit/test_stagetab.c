@@ -158,6 +158,11 @@ stagetab_change_errors(void **state)
 	assert_non_null(strstr(err, "num_stages 5"));
 
 	change_init(&c, one, 1);
+	c.msg.has_num_stages = 0;
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_string_equal(err, "num_stages is missing");
+
+	change_init(&c, one, 1);
 	c.msg.n_layer_partition = 4;
 	c.msg.layer_partition = partition;
 	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
