@@ -305,6 +305,28 @@ compute_memory_order(struct plan_ctx *c, size_t *seq, struct plan *out,
 	return rc;
 }
 
+/* Checks that agents can write the plan's layer partition as text. */
+static int
+check_partition_text(const struct plan *p, char *err, size_t errlen)
+{
+	uint64_t	len = 0;
+	uint32_t	i, v;
+
+	for (i = 0; i < p->num_stages; i++) {
+		len += i > 0 ? 1 : 0;
+		for (v = p->layer_partition[i]; v >= 10; v /= 10)
+			len++;
+		len++;
+	}
+	if (len <= PLAN_PARTITION_TEXT_MAX)
+		return 0;
+	snprintf(err, errlen, "the layer partition of %" PRIu32 " stages is "
+	    "%" PRIu64 " bytes as text, and agents write at most %d into "
+	    "the environment file: use fewer pipeline stages",
+	    p->num_stages, len, PLAN_PARTITION_TEXT_MAX);
+	return PLAN_EINFEASIBLE;
+}
+
 int
 plan_compute(const struct plan_config *cfg, const struct inv *inv,
     const struct plan_hint *hints, size_t nhints, struct plan *out,
@@ -338,6 +360,8 @@ plan_compute(const struct plan_config *cfg, const struct inv *inv,
 		rc = plan_build(&c, seq, out, err, errlen);
 		break;
 	}
+	if (rc == 0)
+		rc = check_partition_text(out, err, errlen);
 done:
 	if (rc == PLAN_ENOMEM)
 		snprintf(err, errlen, "out of memory");

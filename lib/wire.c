@@ -24,6 +24,9 @@
  * 15 bytes, so a 1 MiB frame cannot list many more stages than this. */
 #define WIRE_STAGES_MAX	65536
 
+_Static_assert(ENVFILE_PARTITION_MAX == PLAN_PARTITION_TEXT_MAX + 1,
+    "the agent must hold every partition the planner makes");
+
 /* Framing. */
 
 enum wire_result

@@ -800,6 +800,37 @@ test_large_cluster_vllm(void **state)
 	fx_inv_free(&inv);
 }
 
+/* A plan whose layer partition agents cannot write as text is refused:
+ * 16,384 one-layer stages give exactly the 32,767 bytes allowed. */
+static void
+test_partition_text_limit(void **state)
+{
+	struct plan_config cfg;
+	struct inv	 inv;
+	struct plan	 p;
+	char		 err[PPC_ERRLEN];
+
+	plan_config_init(&cfg);
+	cfg.tp_size = 1;
+	cfg.layers = 16384;
+	cfg.expected_nodes = 256;
+	fx_inv_uniform(&inv, 256, 64, 80 * FX_GIB);
+	if (plan_compute(&cfg, &inv, NULL, 0, &p, err, sizeof(err)) != 0)
+		fail_msg("plan_compute: %s", err);
+	assert_int_equal(p.num_stages, 16384);
+	plan_free(&p);
+	fx_inv_free(&inv);
+
+	cfg.layers = 16448;
+	cfg.expected_nodes = 257;
+	fx_inv_uniform(&inv, 257, 64, 80 * FX_GIB);
+	assert_int_equal(plan_compute(&cfg, &inv, NULL, 0, &p, err,
+	    sizeof(err)), PLAN_EINFEASIBLE);
+	assert_non_null(strstr(err, "16448 stages is 32895 bytes"));
+	assert_non_null(strstr(err, "use fewer pipeline stages"));
+	fx_inv_free(&inv);
+}
+
 /* Checks what every successful plan must satisfy. */
 static void
 check_invariants(const struct plan_config *cfg, const struct inv *inv,
@@ -960,6 +991,7 @@ main(void)
 		cmocka_unit_test(test_memory_policies_need_sizes),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_large_cluster_vllm),
+		cmocka_unit_test(test_partition_text_limit),
 		cmocka_unit_test(test_random_plans_invariants),
 	};
 
