@@ -123,6 +123,41 @@ check_equal_sized(const struct plan *p, const struct inv *inv,
 	free(text);
 }
 
+/* The plan in the text reads back with the memory figures it had. */
+static void
+check_reads_back(const struct plan *p, const struct inv *inv,
+    const struct model_sizes *sizes)
+{
+	json_error_t	 jerr;
+	json_t		*doc;
+	struct plan	 back;
+	char		*text, err[PPC_ERRLEN];
+	size_t		 len = 0;
+	uint32_t	 s;
+
+	text = state_text(p, inv, sizes, 1, "c", 9, "active", "00ff", &len);
+	assert_non_null(text);
+	doc = json_loads(text, 0, &jerr);
+	assert_non_null(doc);
+	if (plan_from_jansson(&back, json_object_get(doc, "plan"), err,
+	    sizeof(err)) != 0)
+		fail_msg("plan_from_jansson: %s", err);
+	assert_true(back.have_memory);
+	assert_int_equal(back.kv_tokens, p->kv_tokens);
+	assert_int_equal(back.num_stages, p->num_stages);
+	for (s = 0; s < p->num_stages; s++) {
+		assert_int_equal(back.stages[s].budget_bytes,
+		    p->stages[s].budget_bytes);
+		assert_int_equal(back.stages[s].weight_bytes,
+		    p->stages[s].weight_bytes);
+		assert_int_equal(back.stages[s].kv_tokens,
+		    p->stages[s].kv_tokens);
+	}
+	plan_free(&back);
+	json_decref(doc);
+	free(text);
+}
+
 static void
 check_equal(const struct plan *p, const struct inv *inv)
 {
@@ -224,6 +259,7 @@ state_text_memory_plan(void **state)
 	make_plan_sized(&p, &inv, 12, 9, 8, 4, 61, &m);
 	assert_true(p.have_memory);
 	check_equal_sized(&p, &inv, &m);
+	check_reads_back(&p, &inv, &m);
 	/* Negative budgets and tokens: stages that do not fit. */
 	p.stages[0].budget_bytes = -12345;
 	p.stages[1].kv_tokens = INT64_MIN;
