@@ -86,15 +86,8 @@ push_delta_new(const struct plan *old, const struct plan *p)
 		if (strcmp(was->id, now->id) == 0 &&
 		    strcmp(was->address, now->address) == 0)
 			continue;
-		ppcoord__stage_info__init(&infos[n]);
-		infos[n].has_stage = 1;
-		infos[n].stage = s;
-		infos[n].node_id = (char *)now->id;
-		infos[n].address = (char *)now->address;
-		infos[n].has_first_layer = 1;
-		infos[n].first_layer = p->stages[s].first_layer;
-		infos[n].has_end_layer = 1;
-		infos[n].end_layer = p->stages[s].end_layer;
+		wire_stage_info_init(&infos[n], s, now->id, now->address,
+		    p->stages[s].first_layer, p->stages[s].end_layer);
 		infop[n] = &infos[n];
 		n++;
 	}

@@ -10,8 +10,8 @@
 
 #include "util.h"
 
-/* The file holds the layer partition twice (for vLLM and for SGLang). A
- * partition of 10,000 one-layer stages is 19,999 bytes as text. */
+/* The file contains the layer partition twice (for vLLM and for SGLang).
+ * A partition of 10,000 one-layer stages is 19,999 bytes as text. */
 #define ENVFILE_MAX		(128u << 10)
 #define ENVFILE_PARTITION_MAX	32768	/* "27,27,26" for every stage */
 

@@ -30,8 +30,8 @@ enum plan_partition {
 #define PLAN_EINFEASIBLE	(-1)	/* the inputs cannot be satisfied: exit 1 */
 #define PLAN_ENOMEM		(-2)
 
-/* Longest layer partition as text ("27,27,26"), which agents write into
- * the environment file (ENVFILE_PARTITION_MAX - 1). */
+/* Maximum length in bytes of the layer partition as text ("27,27,26"),
+ * which agents write into the environment file (ENVFILE_PARTITION_MAX - 1). */
 #define PLAN_PARTITION_TEXT_MAX	32767
 
 struct plan_pin {

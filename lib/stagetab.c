@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "stagetab.h"
+#include "wire.h"
 
 void
 stagetab_clear(struct stagetab *t)
@@ -112,15 +113,8 @@ stagetab_expand(const struct stagetab *t, const Ppcoord__Assignment *m,
 			/* A changed stage, checked later like any other. */
 			v->infop[s] = m->stages[k++];
 		} else {
-			ppcoord__stage_info__init(&v->infos[s]);
-			v->infos[s].has_stage = 1;
-			v->infos[s].stage = s;
-			v->infos[s].node_id = (char *)e->node_id;
-			v->infos[s].address = (char *)e->address;
-			v->infos[s].has_first_layer = 1;
-			v->infos[s].first_layer = layer;
-			v->infos[s].has_end_layer = 1;
-			v->infos[s].end_layer = layer + e->layers;
+			wire_stage_info_init(&v->infos[s], s, e->node_id,
+			    e->address, layer, layer + e->layers);
 			v->infop[s] = &v->infos[s];
 		}
 		layer += e->layers;

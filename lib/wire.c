@@ -456,11 +456,28 @@ wire_assignment_fill(Ppcoord__Assignment *a, const struct plan *p,
 	return 0;
 }
 
+void
+wire_stage_info_init(Ppcoord__StageInfo *si, uint32_t stage,
+    const char *node_id, const char *address, uint32_t first_layer,
+    uint32_t end_layer)
+{
+	ppcoord__stage_info__init(si);
+	si->has_stage = 1;
+	si->stage = stage;
+	si->node_id = (char *)node_id;
+	si->address = (char *)address;
+	si->has_first_layer = 1;
+	si->first_layer = first_layer;
+	si->has_end_layer = 1;
+	si->end_layer = end_layer;
+}
+
 int
 wire_assignment_set_stages(Ppcoord__Assignment *a, const struct plan *p)
 {
 	Ppcoord__StageInfo	*infos, **infop;
 	const struct plan_stage	*st;
+	const struct plan_node	*node;
 	uint32_t		 s;
 
 	infos = calloc(p->num_stages, sizeof(*infos));
@@ -472,17 +489,11 @@ wire_assignment_set_stages(Ppcoord__Assignment *a, const struct plan *p)
 	}
 	for (s = 0; s < p->num_stages; s++) {
 		st = &p->stages[s];
-		ppcoord__stage_info__init(&infos[s]);
-		infos[s].has_stage = 1;
-		infos[s].stage = st->stage;
-		if (st->node < p->nnodes) {
-			infos[s].node_id = (char *)p->nodes[st->node].id;
-			infos[s].address = (char *)p->nodes[st->node].address;
-		}
-		infos[s].has_first_layer = 1;
-		infos[s].first_layer = st->first_layer;
-		infos[s].has_end_layer = 1;
-		infos[s].end_layer = st->end_layer;
+		node = st->node < p->nnodes ? &p->nodes[st->node] : NULL;
+		wire_stage_info_init(&infos[s], st->stage,
+		    node != NULL ? node->id : NULL,
+		    node != NULL ? node->address : NULL, st->first_layer,
+		    st->end_layer);
 		infop[s] = &infos[s];
 	}
 

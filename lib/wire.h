@@ -77,6 +77,11 @@ int	wire_send_ack(struct evbuffer *out, uint64_t generation, int ok,
  */
 int	wire_assignment_fill(Ppcoord__Assignment *a, const struct plan *p,
 	    size_t node);
+/* Initializes one stage table entry; the strings are referenced, not
+ * copied. */
+void	wire_stage_info_init(Ppcoord__StageInfo *si, uint32_t stage,
+	    const char *node_id, const char *address, uint32_t first_layer,
+	    uint32_t end_layer);
 /*
  * Sets the stage table (every stage's node, address and layers) and the
  * layer partition of an Assignment from the plan. The partition points
