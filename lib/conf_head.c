@@ -608,6 +608,14 @@ check_head(struct conf_ctx *ctx, struct head_conf *c, enum conf_scope scope)
 		    "cluster.heartbeat_interval (%llu ms)",
 		    (unsigned long long)c->node_timeout_ms,
 		    (unsigned long long)c->heartbeat_interval_ms);
+	if (conf_has(ctx, "head.idle_timeout") &&
+	    c->idle_timeout_ms <= c->heartbeat_interval_ms)
+		conf_error(ctx, conf_path_line(ctx, "head.idle_timeout"),
+		    "head.idle_timeout (%llu ms) must be longer than "
+		    "cluster.heartbeat_interval (%llu ms), or agents that "
+		    "only send heartbeats are closed",
+		    (unsigned long long)c->idle_timeout_ms,
+		    (unsigned long long)c->heartbeat_interval_ms);
 	if (scope == CONF_SCOPE_HEAD)
 		check_etcd(ctx, c);
 }

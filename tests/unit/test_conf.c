@@ -503,6 +503,9 @@ test_head_validation_errors(void **state)
 		    "head.hello_timeout: invalid duration" },
 		{ MINIMAL "head = { handshake_timeout = \"0s\"; };\n",
 		    "head.handshake_timeout must be at least 1 ms" },
+		{ MINIMAL "head = { idle_timeout = \"2s\"; };\n",
+		    "head.conf:3: head.idle_timeout (2000 ms) must be longer "
+		    "than cluster.heartbeat_interval (2000 ms)" },
 		{ MINIMAL "head = { store = \"redis\"; };\n",
 		    "head.store must be \"file\" or \"etcd\"" },
 		{ MINIMAL "head = { store = \"etcd\"; };\n",
