@@ -125,6 +125,12 @@ struct head_node {
 	uint64_t		 n_lost_at_ms;	/* away plan node: lost at */
 	bool			 n_addr_indexed;
 	bool			 n_unusable;	/* workers fit no stage */
+	bool			 n_same_place;	/* the current generation
+						   changed nothing of this
+						   node's but its number */
+	bool			 n_update_due;	/* that generation goes out
+						   in place of the node's
+						   next heartbeat */
 };
 TAILQ_HEAD(head_nodes, head_node);
 
@@ -148,6 +154,7 @@ struct head_metrics {
 	uint64_t	 acks_ignored;	/* not of the generation sent */
 	uint64_t	 assign_whole;	/* Assignments with the whole table */
 	uint64_t	 assign_change;	/* with the changed stages only */
+	uint64_t	 deferred_updates;	/* sent in place of a heartbeat */
 	double		 plan_seconds;
 };
 
@@ -217,6 +224,7 @@ void	members_reload(void);
 void	members_restore(void);
 void	members_restored(int rc);
 void	members_push(void);
+bool	members_send_due(struct head_node *n);
 bool	members_node_is_spare(const struct head_node *n);
 const char *members_state_name(enum head_state s);
 const char *members_node_state(const struct head_node *n);
@@ -229,6 +237,8 @@ struct push_table *push_table_new(const struct plan *p);
 struct push_table *push_delta_new(const struct plan *old,
 	    const struct plan *p);
 void	push_table_unref(struct push_table *t);
+bool	push_same_own_fields(const struct plan *old, size_t oi,
+	    const struct plan *p, size_t ni);
 int	push_assignment(struct evbuffer *out, const struct plan *p,
 	    size_t node, struct push_table *t, uint32_t max_frame);
 

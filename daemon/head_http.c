@@ -126,6 +126,12 @@ metrics_counters(struct evbuffer *b)
 	    "%llu\nppcoord_assignments_total{table=\"changes\"} %llu\n",
 	    (unsigned long long)m->assign_whole,
 	    (unsigned long long)m->assign_change);
+	metric_head(b, "ppcoord_deferred_updates_total", "counter",
+	    "Assignments and Standbys that changed only the generation "
+	    "number and went out in place of a heartbeat "
+	    "(head.max_immediate_updates).");
+	evbuffer_add_printf(b, "ppcoord_deferred_updates_total %llu\n",
+	    (unsigned long long)m->deferred_updates);
 	metric_head(b, "ppcoord_frames_total", "counter",
 	    "Protocol frames received and sent.");
 	evbuffer_add_printf(b, "ppcoord_frames_total{direction=\"in\"} %llu\n"

@@ -808,6 +808,8 @@ conn_sweep_one(struct head_conn *c, uint64_t now)
 	}
 	if (now - c->c_hb_ms >= conf->heartbeat_interval_ms) {
 		c->c_hb_ms = now;
+		if (members_send_due(c->c_node))
+			return;
 		if (wire_send_heartbeat(bufferevent_get_output(c->c_bev),
 		    hd->h_generation) == 0)
 			conn_sent(c);

@@ -79,6 +79,21 @@ static struct push_table *members_table;
 static struct push_table *members_delta;
 static uint64_t		  members_delta_base;
 
+/*
+ * Updates that change only a node's generation number, such as those of
+ * every other node after a spare takes a lost node's stages. Each one
+ * sent at once costs a TLS record written and an ack read, and at 10,000
+ * nodes that is more head time than the rest of the re-plan. So beyond
+ * head.max_immediate_updates of them, each goes out in place of the
+ * node's next heartbeat: within one heartbeat interval, and with no frame
+ * that the head would not have sent anyway.
+ */
+static uint64_t		 members_prev_gen;	/* the generation before,
+						   for n_same_place */
+static size_t		 members_due;		/* nodes with n_update_due */
+static size_t		 members_due_total;
+static uint64_t		 members_due_start_ms;
+
 static void	members_lost_assigned(struct head_node *, const char *);
 static void	members_check_quorum(void);
 
@@ -175,9 +190,20 @@ node_addr_unindex(struct head_node *n)
 	n->n_addr_indexed = false;
 }
 
+/* Drops n's pending update: it was sent, or its connection is gone. */
+static void
+node_update_drop(struct head_node *n)
+{
+	if (!n->n_update_due)
+		return;
+	n->n_update_due = false;
+	members_due--;
+}
+
 static void
 node_free(struct head_node *n)
 {
+	node_update_drop(n);
 	node_addr_unindex(n);
 	htab_remove(&hd->h_byid, &n->n_idlink);
 	TAILQ_REMOVE(&hd->h_nodes, n, n_entry);
@@ -518,7 +544,7 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 		n = node_find(hd->h_plan.nodes[members_push_next++].id);
 		/* A node that rejoined meanwhile has its Assignment. */
 		if (n == NULL || n->n_sent_gen == hd->h_generation ||
-		    !conn_writable(n->n_conn))
+		    n->n_update_due || !conn_writable(n->n_conn))
 			continue;
 		members_send_assignment(n);
 		if (n->n_conn != NULL && n->n_conn->c_bev != NULL)
@@ -534,12 +560,14 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 	/* The TLS records are written and encrypted as sockets drain. */
 	log_info("generation %llu queued for every connected node in %llu ms "
 	    "(Assignments: %llu with the whole stage table, %llu with the "
-	    "changed stages only)", (unsigned long long)hd->h_generation,
+	    "changed stages only; %zu nodes whose only change is the "
+	    "generation get it in place of their next heartbeat)",
+	    (unsigned long long)hd->h_generation,
 	    (unsigned long long)(util_now_ms() - members_push_start_ms),
 	    (unsigned long long)(hd->h_metrics.assign_whole -
 	    members_push_whole),
 	    (unsigned long long)(hd->h_metrics.assign_change -
-	    members_push_change));
+	    members_push_change), members_due);
 }
 
 /* Writes the state file, or the state in etcd, then sends every
@@ -569,8 +597,75 @@ members_persist_and_push(void)
 	members_push();
 }
 
+/* True when n's update to the current generation may wait for its next
+ * heartbeat: only the generation number changes, and n received the one
+ * before (with its stage table, for a plan node). */
+static bool
+members_update_deferrable(const struct head_node *n)
+{
+	if (!n->n_same_place || !conn_writable(n->n_conn) ||
+	    members_prev_gen == 0 || n->n_sent_gen != members_prev_gen)
+		return false;
+	if (n->n_plan < 0)
+		return true;
+	return members_delta != NULL && n->n_conn->c_deltas &&
+	    n->n_conn->c_table_gen == members_delta_base;
+}
+
+/* Marks the updates that go out in place of heartbeats, when there are
+ * more than head.max_immediate_updates of them. */
+static void
+members_defer_updates(void)
+{
+	struct head_node	*n;
+	size_t			 count = 0;
+
+	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
+		if (!n->n_update_due && members_update_deferrable(n))
+			count++;
+	if (count <= hd->h_conf->max_immediate_updates)
+		return;
+	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
+		if (!n->n_update_due && members_update_deferrable(n)) {
+			n->n_update_due = true;
+			members_due++;
+		}
+	members_due_total = members_due;
+	members_due_start_ms = util_now_ms();
+}
+
+/*
+ * Sends n its deferred update to the current generation, in place of the
+ * heartbeat that is due. Returns true when that replaced the heartbeat.
+ */
+bool
+members_send_due(struct head_node *n)
+{
+	if (n == NULL || !n->n_update_due)
+		return false;
+	node_update_drop(n);
+	if (hd->h_state != HEAD_ACTIVE || !ha_leading() ||
+	    n->n_sent_gen == hd->h_generation)
+		return false;
+	if (n->n_plan >= 0)
+		members_send_assignment(n);
+	else
+		members_send_standby(n);
+	if (n->n_sent_gen != hd->h_generation)
+		return false;
+	hd->h_metrics.deferred_updates++;
+	if (members_due == 0)
+		log_info("generation %llu sent to the last of %zu nodes that "
+		    "got it in place of a heartbeat, %llu ms after the plan "
+		    "was queued", (unsigned long long)hd->h_generation,
+		    members_due_total,
+		    (unsigned long long)(util_now_ms() - members_due_start_ms));
+	return true;
+}
+
 /* Sends every connected node its part of the stored plan: the spares
- * their Standby at once, the plan nodes their Assignment in passes. */
+ * their Standby at once, the plan nodes their Assignment in passes, and
+ * nodes with a deferred update nothing until their next heartbeat. */
 void
 members_push(void)
 {
@@ -581,8 +676,9 @@ members_push(void)
 	members_push_start_ms = util_now_ms();
 	members_push_whole = hd->h_metrics.assign_whole;
 	members_push_change = hd->h_metrics.assign_change;
+	members_defer_updates();
 	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
-		if (n->n_plan < 0)
+		if (n->n_plan < 0 && !n->n_update_due)
 			members_send_standby(n);
 	if (members_push_ev == NULL && (members_push_ev =
 	    evtimer_new(hd->h_base, members_push_pass_cb, NULL)) == NULL)
@@ -618,6 +714,32 @@ members_log_plan(const char *why)
 }
 
 /*
+ * Sets n_same_place on the nodes whose part of np equals their part of
+ * `old`, the plan they were sent: spares that stay spares, and plan nodes
+ * with the same Assignment apart from the generation and other nodes'
+ * stages. With old NULL (no plan was pushed, or it was revoked) no node
+ * is the same. Runs before members_reindex, while n_plan indexes `old`.
+ */
+static void
+members_mark_same_place(const struct plan *old, const struct plan *np)
+{
+	struct head_node	*n;
+	size_t			 i;
+
+	TAILQ_FOREACH(n, &hd->h_nodes, n_entry) {
+		node_update_drop(n);
+		n->n_same_place = old != NULL && n->n_plan < 0;
+	}
+	members_prev_gen = old != NULL ? old->generation : 0;
+	if (old == NULL)
+		return;
+	for (i = 0; i < np->nnodes; i++)
+		if ((n = node_find(np->nodes[i].id)) != NULL)
+			n->n_same_place = n->n_plan >= 0 &&
+			    push_same_own_fields(old, (size_t)n->n_plan, np, i);
+}
+
+/*
  * Makes `np` (made from `inv`) the current plan and takes ownership of
  * both. With new_generation the generation goes up by one. Either way
  * the state file is written before any agent receives the plan.
@@ -635,6 +757,8 @@ members_commit(struct plan *np, struct inv *inv, bool new_generation,
 	}
 	np->generation = hd->h_generation;
 
+	members_mark_same_place(new_generation && hd->h_have_plan &&
+	    hd->h_state == HEAD_ACTIVE ? &hd->h_plan : NULL, np);
 	members_tables_drop();
 	if (new_generation && hd->h_have_plan &&
 	    (members_delta = push_delta_new(&hd->h_plan, np)) != NULL)
@@ -1114,6 +1238,7 @@ members_attach(struct head_node *n, struct head_conn *c,
 		inv_node_free(ni);
 
 	node_addr_index(n);
+	node_update_drop(n);
 	n->n_conn = c;
 	c->c_node = n;
 	n->n_joined_ms = util_now_ms();
@@ -1275,6 +1400,7 @@ members_disconnected(struct head_node *n, const char *reason,
 	if (n->n_unusable)
 		hd->h_nunusable--;
 	n->n_unusable = false;
+	node_update_drop(n);
 	hd->h_metrics.leaves++;
 
 	/* A head that stepped down clears its whole table instead. */

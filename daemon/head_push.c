@@ -107,6 +107,32 @@ out:
 	return t;
 }
 
+/*
+ * True when plan node oi of `old` and node ni of p get the same
+ * Assignment apart from the generation and the stage table: the same
+ * node, rank, stages, layers and rendezvous address.
+ */
+bool
+push_same_own_fields(const struct plan *old, size_t oi, const struct plan *p,
+    size_t ni)
+{
+	Ppcoord__Assignment	 a = PPCOORD__ASSIGNMENT__INIT;
+	Ppcoord__Assignment	 b = PPCOORD__ASSIGNMENT__INIT;
+	uint8_t			 x[512], y[512];
+	size_t			 len;
+
+	if (wire_assignment_fill(&a, old, oi) == -1 ||
+	    wire_assignment_fill(&b, p, ni) == -1)
+		return false;
+	a.generation = b.generation = 0;
+	len = ppcoord__assignment__get_packed_size(&a);
+	if (len > sizeof(x) || ppcoord__assignment__get_packed_size(&b) != len)
+		return false;
+	ppcoord__assignment__pack(&a, x);
+	ppcoord__assignment__pack(&b, y);
+	return memcmp(x, y, len) == 0;
+}
+
 void
 push_table_unref(struct push_table *t)
 {

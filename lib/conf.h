@@ -58,6 +58,7 @@ struct head_conf {
 	uint64_t	 hello_timeout_ms;	/* 10 s after the handshake */
 	uint64_t	 idle_timeout_ms;	/* 0: node_timeout */
 	uint32_t	 max_frame_bytes;	/* 1 MiB */
+	uint32_t	 max_immediate_updates;	/* 1000: see head_members.c */
 	enum conf_store	 store;		/* file */
 	char		*advertise;		/* this head's address for NotLeader */
 

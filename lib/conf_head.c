@@ -351,6 +351,8 @@ static const struct conf_key head_keys[] = {
 	{ "idle_timeout", CK_DURATION, OFF(idle_timeout_ms), 0, 1, 0, NULL },
 	{ "max_frame_size", CK_SIZE32, OFF(max_frame_bytes), 0,
 	    HEAD_FRAME_MIN, HEAD_FRAME_MAX, NULL },
+	{ "max_immediate_updates", CK_U32, OFF(max_immediate_updates), 0, 0,
+	    HEAD_MAX_CONNECTIONS, NULL },
 	{ "store", CK_FUNC, 0, 0, 0, 0, read_store },
 	{ "advertise", CK_HOSTPORT, OFF(advertise), 0, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, 0, NULL }
@@ -459,6 +461,7 @@ head_defaults(struct head_conf *c)
 	c->handshake_timeout_ms = 10000;
 	c->hello_timeout_ms = 10000;
 	c->max_frame_bytes = 1u << 20;
+	c->max_immediate_updates = 1000;
 	c->store = CONF_STORE_FILE;
 	c->etcd.lease_ttl_ms = 5000;
 	c->heartbeat_interval_ms = 2000;

@@ -93,6 +93,7 @@ test_head_defaults(void **state)
 	assert_int_equal(c.hello_timeout_ms, 10000);
 	assert_int_equal(c.idle_timeout_ms, 10000);	/* node_timeout */
 	assert_int_equal(c.max_frame_bytes, 1 << 20);
+	assert_int_equal(c.max_immediate_updates, 1000);
 	assert_int_equal(c.store, CONF_STORE_FILE);
 	assert_string_equal(c.advertise, "0.0.0.0:7450");
 	assert_string_equal(c.tls.ca_file, "/etc/ppcoord/ca.pem");
@@ -137,6 +138,7 @@ static const char every_key[] =
 	"  hello_timeout = \"3s\";\n"
 	"  idle_timeout = \"1m\";\n"
 	"  max_frame_size = \"2 MiB\";\n"
+	"  max_immediate_updates = 0;\n"
 	"  store = \"etcd\";\n"
 	"  advertise = \"head-1.example:7460\";\n"
 	"};\n"
@@ -193,6 +195,7 @@ test_head_every_key(void **state)
 	assert_int_equal(c.handshake_timeout_ms, 1500);
 	assert_int_equal(c.hello_timeout_ms, 3000);
 	assert_int_equal(c.idle_timeout_ms, 60000);
+	assert_int_equal(c.max_immediate_updates, 0);
 	assert_int_equal(c.max_frame_bytes, 2 << 20);
 	assert_int_equal(c.store, CONF_STORE_ETCD);
 	assert_string_equal(c.advertise, "head-1.example:7460");
@@ -506,6 +509,8 @@ test_head_validation_errors(void **state)
 		{ MINIMAL "head = { idle_timeout = \"2s\"; };\n",
 		    "head.conf:3: head.idle_timeout (2000 ms) must be longer "
 		    "than cluster.heartbeat_interval (2000 ms)" },
+		{ MINIMAL "head = { max_immediate_updates = -1; };\n",
+		    "head.max_immediate_updates must be an integer from 0 to" },
 		{ MINIMAL "head = { store = \"redis\"; };\n",
 		    "head.store must be \"file\" or \"etcd\"" },
 		{ MINIMAL "head = { store = \"etcd\"; };\n",

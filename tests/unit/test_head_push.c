@@ -327,6 +327,55 @@ push_delta_needs_same_split(void **state)
 	plan_free(&a);
 }
 
+/* After a takeover only the new node's own fields differ, unless the
+ * lost node was rank 0, whose address every node uses as MASTER_ADDR. */
+static void
+push_same_fields_after_takeover(void **state)
+{
+	struct plan	 a, b, c;
+	size_t		 i;
+
+	make_plan(&a, 6, 1, 1, 40);
+	make_takeover(&a, &b, 3);
+	for (i = 0; i < b.nnodes; i++)
+		if (i == 3)
+			assert_false(push_same_own_fields(&a, i, &b, i));
+		else
+			assert_true(push_same_own_fields(&a, i, &b, i));
+	/* Another node index is another rank and other stages. */
+	assert_false(push_same_own_fields(&a, 1, &b, 2));
+
+	make_takeover(&a, &c, 0);
+	for (i = 0; i < c.nnodes; i++)
+		assert_false(push_same_own_fields(&a, i, &c, i));
+	plan_free(&c);
+	plan_free(&b);
+	plan_free(&a);
+}
+
+/* A change of layer split changes the layers of most nodes, and a
+ * change of master port that of every node. */
+static void
+push_same_fields_other_changes(void **state)
+{
+	struct plan	 a, b;
+
+	make_plan(&a, 5, 1, 1, 40);
+	assert_int_equal(plan_copy(&b, &a), 0);
+	b.generation = a.generation + 1;
+	assert_true(push_same_own_fields(&a, 0, &b, 0));
+	b.stages[0].end_layer++;
+	b.stages[1].first_layer++;
+	assert_false(push_same_own_fields(&a, 0, &b, 0));
+	assert_false(push_same_own_fields(&a, 1, &b, 1));
+	assert_true(push_same_own_fields(&a, 2, &b, 2));
+	b.master_port++;
+	assert_false(push_same_own_fields(&a, 2, &b, 2));
+	assert_false(push_same_own_fields(&a, 9, &b, 9));
+	plan_free(&b);
+	plan_free(&a);
+}
+
 int
 main(void)
 {
@@ -340,6 +389,8 @@ main(void)
 		cmocka_unit_test(push_delta_takeover_of_master),
 		cmocka_unit_test(push_delta_unchanged_table),
 		cmocka_unit_test(push_delta_needs_same_split),
+		cmocka_unit_test(push_same_fields_after_takeover),
+		cmocka_unit_test(push_same_fields_other_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
