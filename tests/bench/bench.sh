@@ -37,21 +37,22 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "$(uname -sr), $(openssl version)."
 	echo "Command: \`make bench N=\"$*\"\`."
 	echo
-	echo "| agents | plan nodes | converged s | joins/s | baseline handshakes/s (before, after) | ratio | CPU ratio | RSS KiB/agent peak (steady) | re-push wall ms | re-push head CPU ms | loss to last Assignment queued ms | heartbeat CPU ms/s | state file ms (join, loss) | head CPU s for joins |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| agents | plan nodes | converged s | joins/s | baseline handshakes/s (before, after) | ratio | CPU ratio | RSS KiB/agent peak (steady) | re-push wall ms | re-push head CPU ms | loss to last Assignment queued ms | updates in place of heartbeats | every agent at the new generation: wall ms (head CPU ms beyond heartbeats) | heartbeat CPU ms/s | state file ms (join, loss) | head CPU s for joins |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	awk '{
 		for (i = 1; i <= NF; i++) {
 			split($i, kv, "=")
 			v[kv[1]] = kv[2]
 		}
-		printf "| %s | %s | %s | %s | %s (%s, %s) | %s | %s | %s (%s) | %s | %s | %s | %s | %s, %s | %s |\n",
+		printf "| %s | %s | %s | %s | %s (%s, %s) | %s | %s | %s (%s) | %s | %s | %s | %s | %s (%s) | %s | %s, %s | %s |\n",
 		    v["agents"], v["plan_nodes"], v["converged_s"],
 		    v["joins_per_s"], v["baseline_handshakes_per_s"],
 		    v["baseline_before"], v["baseline_after"], v["ratio"],
 		    v["cpu_ratio"],
 		    v["rss_per_agent_kib"], v["rss_steady_per_agent_kib"],
 		    v["replan_ms"], v["replan_cpu_ms"], v["replan_sync_ms"],
-		    v["idle_cpu_ms_per_s"],
+		    v["deferred_updates"], v["generation_all_ms"],
+		    v["generation_all_extra_cpu_ms"], v["idle_cpu_ms_per_s"],
 		    v["state_write_join_ms"], v["state_write_ms"],
 		    v["head_cpu_s"]
 	}' "$out"

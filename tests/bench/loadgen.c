@@ -88,6 +88,7 @@ struct sim_agent {
 	uint64_t		 generation;	/* last Assignment or Standby */
 	uint64_t		 skip_gen;	/* generation of the frame skipped */
 	uint64_t		 hb_ms;		/* last heartbeat sent */
+	uint64_t		 ack_ms;	/* last ack sent */
 	uint32_t		 skip;		/* bytes of an Assignment to drop */
 	uint32_t		 index;
 	uint8_t			 state;
@@ -117,6 +118,9 @@ struct bench {
 	uint32_t		 failed;
 	uint32_t		 target;	/* done count that ends the phase */
 	uint64_t		 want_generation;	/* loss phase: generation to reach */
+	pid_t			 head_pid;
+	uint64_t		 spare_ms;	/* loss phase: a spare's Assignment */
+	double			 spare_cpu;	/* the head's CPU seconds then */
 	bool			 handshake_only;	/* baseline phase */
 	bool			 tearing_down;
 	struct event		*tick;
@@ -307,9 +311,10 @@ static void
 agent_placed(struct bench *b, struct sim_agent *a, uint64_t generation,
     bool assigned)
 {
-	bool	counted;
+	bool	counted, was_assigned = a->assigned;
 
 	wire_send_ack(bufferevent_get_output(a->bev), generation, 1, NULL);
+	a->ack_ms = now_ms();
 	a->generation = generation;
 	a->assigned = assigned;
 	if (a->state != SIM_PLACED) {
@@ -318,6 +323,13 @@ agent_placed(struct bench *b, struct sim_agent *a, uint64_t generation,
 	} else
 		counted = b->want_generation != 0 &&
 		    generation == b->want_generation;
+	/* The spare that takes the lost node's stages: the update that the
+	 * re-push must deliver at once. */
+	if (counted && b->want_generation != 0 && assigned && !was_assigned &&
+	    b->spare_ms == 0) {
+		b->spare_ms = now_ms();
+		b->spare_cpu = proc_cpu_seconds(b->head_pid);
+	}
 	if (counted) {
 		b->done++;
 		b->last_done_ms = now_ms();
@@ -580,7 +592,9 @@ bench_tick_cb(evutil_socket_t fd, short what, void *arg)
 		bench_start_one(b, b->next++);
 }
 
-/* Sends each welcomed agent's heartbeat when due, as the agent does. */
+/* Sends each welcomed agent's heartbeat when due, as the agent does: it
+ * skips one when it sent an ack less than an interval before, because the
+ * bench's node timeout is five intervals. */
 static void
 bench_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -595,6 +609,8 @@ bench_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		    now - a->hb_ms < b->hb_interval_ms)
 			continue;
 		a->hb_ms = now;
+		if (now - a->ack_ms < b->hb_interval_ms)
+			continue;
 		wire_send_heartbeat(bufferevent_get_output(a->bev),
 		    a->generation);
 	}
@@ -1053,8 +1069,15 @@ log_number(size_t from, const char *what, const char *key)
 /* ---- phases ---- */
 
 struct loss_result {
-	uint64_t	 wall_ms;	/* head's loss log line to last receipt */
+	uint64_t	 wall_ms;	/* head's loss log line to the re-push */
 	double		 cpu_ms;	/* head CPU over the same span */
+	uint64_t	 all_ms;	/* loss line to the last receipt */
+	double		 all_extra_cpu_ms;	/* head CPU over that span
+						   and one more heartbeat
+						   interval, beyond the
+						   heartbeats */
+	long		 deferred;	/* updates sent in place of a
+					   heartbeat, or -1 */
 	double		 idle_cpu_ms_per_s;	/* heartbeats alone, before */
 	int64_t		 sync_ms;	/* loss line to "queued" line, or -1 */
 	uint64_t	 close_to_loss_ms;
@@ -1091,18 +1114,23 @@ loss_watch_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Closes one assigned agent as a crash would and times the head's
  * re-plan and re-push. The head waits node_timeout for a reconnect, so
- * the time runs from its log line that declares the node lost until
- * every remaining agent has the new generation.
+ * the times run from its log line that declares the node lost. The
+ * re-push ends when every update that the head sends at once has
+ * arrived: every agent's, or only the spare's when the head sends the
+ * others' new generation in place of their heartbeats. A second span
+ * ends when every agent has the new generation. Its CPU time is taken
+ * one heartbeat interval later, because each ack replaces the agent's
+ * next heartbeat, which may fall after the last receipt.
  */
 static void
 bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 {
 	struct loss_watch	 w;
 	struct timeval		 poll = { 0, 1000 };
-	uint64_t		 gen = 0, t_close, t_done;
+	uint64_t		 gen = 0, t_close, t_done, t_spare, t_after;
 	uint32_t		 i, victim = UINT32_MAX;
-	double			 cpu_close, cpu_done;
-	char			*line;
+	double			 cpu_close, cpu_done, cpu_after, idle_rate;
+	char			*line, *p;
 
 	for (i = 0; i < b->n; i++)
 		if (b->agents[i].generation > gen)
@@ -1123,6 +1151,7 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	event_add(w.ev, &poll);
 
 	b->want_generation = gen + 1;
+	b->spare_ms = 0;
 	b->done = 0;
 	b->target = b->n - 1;
 	b->next = b->n;
@@ -1131,7 +1160,11 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 	agent_close(b, &b->agents[victim], SIM_CLOSED);
 	bench_run_phase(b, BENCH_LOSS_TIMEOUT_S);
 	t_done = wall_ms() - (now_ms() - b->last_done_ms);
+	t_spare = wall_ms() - (now_ms() - b->spare_ms);
 	cpu_done = proc_cpu_seconds(pid);
+	bench_idle(b, b->hb_interval_ms);
+	cpu_after = proc_cpu_seconds(pid);
+	t_after = wall_ms();
 	event_free(w.ev);
 	if (b->timed_out || b->failed > 0)
 		die("after the loss of node-%05u, %u of %u agents got "
@@ -1143,22 +1176,43 @@ bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
 		loss_watch_cb(-1, 0, &w);
 	if (w.lost_wall_ms == 0)
 		die("no \"%s\" line in %s/head.log", w.needle, workdir);
-	res->wall_ms = t_done - w.lost_wall_ms;
-	res->cpu_ms = (cpu_done - w.cpu_at_loss) * 1000.0;
+	if (b->spare_ms == 0)
+		die("after the loss of node-%05u no spare got an Assignment",
+		    victim);
 	res->close_to_loss_ms = w.lost_wall_ms - t_close;
+	/* Until the loss the head only exchanges heartbeats, at the rate
+	 * that also runs beside the re-push. */
+	idle_rate = res->close_to_loss_ms > 0 ?
+	    (w.cpu_at_loss - cpu_close) * 1e3 / res->close_to_loss_ms : 0;
+	res->idle_cpu_ms_per_s = idle_rate * 1000.0;
+
 	/* The head's own work before it yields: re-plan, state file, and
-	 * every Assignment and Standby queued. */
+	 * every Assignment and Standby queued, and the count it defers. */
 	res->sync_ms = -1;
+	res->deferred = -1;
 	if ((line = log_find(w.from, "queued for every connected node")) !=
 	    NULL) {
 		res->sync_ms = (int64_t)log_line_ms(line) -
 		    (int64_t)w.lost_wall_ms;
+		if ((p = strstr(line, "changed stages only; ")) != NULL)
+			res->deferred = strtol(p + 21, NULL, 10);
 		free(line);
 	}
-	/* Until the loss the head only exchanges heartbeats, at the rate
-	 * that also runs beside the re-push. */
-	res->idle_cpu_ms_per_s = res->close_to_loss_ms > 0 ?
-	    (w.cpu_at_loss - cpu_close) * 1e6 / res->close_to_loss_ms : 0;
+	if (res->deferred > 0 && (uint32_t)res->deferred != b->n - 2)
+		fprintf(stderr, "loadgen: the head deferred %ld updates, "
+		    "expected %u (every agent but the spare)\n",
+		    res->deferred, b->n - 2);
+
+	res->all_ms = t_done - w.lost_wall_ms;
+	res->all_extra_cpu_ms = (cpu_after - w.cpu_at_loss) * 1000.0 -
+	    idle_rate * (double)(t_after - w.lost_wall_ms);
+	if (res->deferred > 0) {
+		res->wall_ms = t_spare - w.lost_wall_ms;
+		res->cpu_ms = (b->spare_cpu - w.cpu_at_loss) * 1000.0;
+	} else {
+		res->wall_ms = res->all_ms;
+		res->cpu_ms = (cpu_done - w.cpu_at_loss) * 1000.0;
+	}
 	head_wait_acks(b, b->want_generation, b->n - 1);
 }
 
@@ -1247,6 +1301,7 @@ main(int argc, char *argv[])
 
 	/* Joins: every agent connects, sends Hello, and acks its placement. */
 	pid = head_start(&b, head_bin);
+	b.head_pid = pid;
 	head_wait_listening(&b, pid);
 	usleep(200000);
 	rss_base = proc_status_kib(pid, "VmRSS");
@@ -1306,12 +1361,16 @@ main(int argc, char *argv[])
 	    "state_write_join_ms=%.1f baseline_before=%.0f "
 	    "baseline_after=%.0f idle_cpu_ms_per_s=%.1f "
 	    "server_cpu_ms_per_handshake=%.3f head_cpu_ms_per_join=%.3f "
-	    "cpu_ratio=%.2f replan_sync_ms=%lld\n", b.n, b.plan_nodes,
+	    "cpu_ratio=%.2f replan_sync_ms=%lld deferred_updates=%ld "
+	    "generation_all_ms=%llu generation_all_extra_cpu_ms=%.1f\n",
+	    b.n, b.plan_nodes,
 	    converged_s, joins, baseline, joins / baseline,
 	    (double)(rss_peak - rss_base) / b.n,
 	    (unsigned long long)loss.wall_ms, loss.cpu_ms, persist_loss_ms,
 	    cpu1 - cpu0, (double)(rss_steady - rss_base) / b.n, plan_ms,
 	    persist_join_ms, baseline0, baseline1, loss.idle_cpu_ms_per_s,
-	    server_ms, join_ms, server_ms / join_ms, (long long)loss.sync_ms);
+	    server_ms, join_ms, server_ms / join_ms, (long long)loss.sync_ms,
+	    loss.deferred, (unsigned long long)loss.all_ms,
+	    loss.all_extra_cpu_ms);
 	return 0;
 }
