@@ -144,19 +144,33 @@ head_sweep_interval_ms(void)
 	return ms;
 }
 
+/* Ticks of the sweep timer per sweep interval. */
+static unsigned
+head_sweep_slices(void)
+{
+	return (unsigned)(head_sweep_interval_ms() / HEAD_SWEEP_TICK_MS);
+}
+
+/* Checks a slice of the connections each tick, and the nodes once per
+ * sweep interval. */
 static void
 head_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static unsigned	 tick;
 	uint64_t	 now = util_now_ms();
+	unsigned	 slices = head_sweep_slices();
 
-	conn_sweep(now);
-	members_sweep(now);
+	conn_sweep(now, slices);
+	if (++tick >= slices) {
+		tick = 0;
+		members_sweep(now);
+	}
 }
 
 static void
 head_sweep_arm(void)
 {
-	uint64_t	 ms = head_sweep_interval_ms();
+	uint64_t	 ms = head_sweep_interval_ms() / head_sweep_slices();
 	struct timeval	 tv = { (time_t)(ms / 1000),
 			    (suseconds_t)((ms % 1000) * 1000) };
 

@@ -59,6 +59,9 @@ struct evbuffer;
  * heartbeats, so its period bounds the timing error of both. */
 #define HEAD_SWEEP_MIN_MS	50
 #define HEAD_SWEEP_MAX_MS	500
+/* The sweep timer's period: each tick covers a slice of the connections,
+ * and the ticks of one sweep interval cover them all. */
+#define HEAD_SWEEP_TICK_MS	50
 
 /* Intrusive string-keyed hash table (chained, power-of-two buckets). */
 struct head_hlink {
@@ -200,7 +203,7 @@ uint64_t head_sweep_interval_ms(void);
 /* head_listen.c */
 int	listen_start(char *err, size_t errlen);
 void	listen_stop(void);
-void	conn_sweep(uint64_t now);
+void	conn_sweep(uint64_t now, unsigned slices);
 void	conn_close(struct head_conn *c, const char *why);
 void	conn_doom(struct head_conn *c);
 void	conn_close_all(void);

@@ -59,6 +59,8 @@ TAILQ_HEAD(head_lingers, head_linger);
 static struct event		*listen_resume_ev;
 static struct event		*listen_reap_ev;
 static struct head_conns	 listen_dead = TAILQ_HEAD_INITIALIZER(listen_dead);
+/* The connection where the next conn_sweep starts, or NULL for the first. */
+static struct head_conn		*sweep_next;
 static struct head_lingers	 listen_lingers =
 				    TAILQ_HEAD_INITIALIZER(listen_lingers);
 
@@ -235,6 +237,8 @@ conn_close_linger(struct head_conn *c, const char *why, bool linger)
 		linger_start(c->c_bev);
 	bufferevent_free(c->c_bev);
 	c->c_bev = NULL;
+	if (sweep_next == c)
+		sweep_next = TAILQ_NEXT(c, c_entry);
 	TAILQ_REMOVE(&hd->h_conns, c, c_entry);
 	hd->h_nconns--;
 	TAILQ_INSERT_TAIL(&listen_dead, c, c_entry);
@@ -816,13 +820,25 @@ conn_sweep_one(struct head_conn *c, uint64_t now)
 	}
 }
 
+/*
+ * Checks the next 1/slices of the connections, so that a full round takes
+ * `slices` calls. Spreading the round keeps each due heartbeat (and each
+ * update sent in its place) in small batches instead of one burst of a
+ * quarter of the connections.
+ */
 void
-conn_sweep(uint64_t now)
+conn_sweep(uint64_t now, unsigned slices)
 {
-	struct head_conn	*c, *next;
+	struct head_conn	*c;
+	size_t			 count;
 
-	for (c = TAILQ_FIRST(&hd->h_conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, c_entry);
+	count = (hd->h_nconns + slices - 1) / slices;
+	c = sweep_next != NULL ? sweep_next : TAILQ_FIRST(&hd->h_conns);
+	for (; c != NULL && count > 0; count--) {
+		/* conn_sweep_one may close c or others; closing moves
+		 * sweep_next past the closed connection. */
+		sweep_next = TAILQ_NEXT(c, c_entry);
 		conn_sweep_one(c, now);
+		c = sweep_next;
 	}
 }
