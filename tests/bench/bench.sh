@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the head load benchmark for each size given and writes the results
 # as a Markdown table, with the machine, command and date, to
-# build/bench-head.md for BENCHMARKS.md (section "Head at scale").
+# build/bench-head.md and into BENCHMARKS.md, between the lines
+# "<!-- make bench: begin -->" and "<!-- make bench: end -->".
 # Usage: bench.sh BUILD_DIR SIZE...
 #
 # Each size runs with every agent but one in the plan (one single-GPU
@@ -31,11 +32,11 @@ done
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
-	echo "### Run of $(date -u +%Y-%m-%d)"
+	echo "### Last \`make bench\` run: $(date -u '+%Y-%m-%d, %H:%M UTC')"
 	echo
 	echo "Machine: $(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ {print $2}') GiB,"
 	echo "$(uname -sr), $(openssl version)."
-	echo "Command: \`make bench N=\"$*\"\`."
+	echo "Command: \`make bench N=\"$*\"\`, on commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
 	echo
 	echo "| agents | plan nodes | converged s | joins/s | baseline handshakes/s (before, after) | ratio | CPU ratio | RSS KiB/agent peak (steady) | re-push wall ms | re-push head CPU ms | loss to last Assignment queued ms | updates in place of heartbeats | every agent at the new generation: wall ms (head CPU ms beyond heartbeats) | heartbeat CPU ms/s | state file ms (join, loss) | head CPU s for joins |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -58,5 +59,33 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	}' "$out"
 	echo
 } >build/bench-head.md
-echo "results: build/bench-head.md (add them to BENCHMARKS.md)"
+
+# The block between the markers is replaced; without them the run is
+# added at the end.
+doc=BENCHMARKS.md
+if grep -q '^<!-- make bench: begin -->$' "$doc" &&
+    grep -q '^<!-- make bench: end -->$' "$doc"; then
+	awk -v run=build/bench-head.md '
+		/^<!-- make bench: begin -->$/ {
+			print
+			while ((getline line < run) > 0)
+				print line
+			skip = 1
+			next
+		}
+		/^<!-- make bench: end -->$/ { skip = 0 }
+		!skip { print }
+	' "$doc" >"$doc.tmp"
+else
+	{
+		cat "$doc"
+		echo
+		echo "<!-- make bench: begin -->"
+		cat build/bench-head.md
+		echo "<!-- make bench: end -->"
+	} >"$doc.tmp"
+fi
+mv "$doc.tmp" "$doc"
 cat build/bench-head.md
+echo "results: build/bench-head.md, and in $doc"
+
