@@ -634,14 +634,12 @@ members_defer_updates(void)
 	members_due_start_ms = util_now_ms();
 }
 
-/*
- * Sends n its deferred update to the current generation, in place of the
- * heartbeat that is due. Returns true when that replaced the heartbeat.
- */
-bool
-members_send_due(struct head_node *n)
+/* Sends n its deferred update, if it still has one. Returns true when a
+ * frame was queued. */
+static bool
+members_send_deferred(struct head_node *n)
 {
-	if (n == NULL || !n->n_update_due)
+	if (!n->n_update_due)
 		return false;
 	node_update_drop(n);
 	if (hd->h_state != HEAD_ACTIVE || !ha_leading() ||
@@ -654,6 +652,41 @@ members_send_due(struct head_node *n)
 	if (n->n_sent_gen != hd->h_generation)
 		return false;
 	hd->h_metrics.deferred_updates++;
+	return true;
+}
+
+/*
+ * Sends every deferred update at once. A commit calls it first, because
+ * the next plan replaces the stage tables that those updates refer to,
+ * and a node must hold the current generation before it can take the
+ * change to the next one.
+ */
+static void
+members_flush_deferred(void)
+{
+	struct head_node	*n;
+	size_t			 sent = 0;
+
+	if (members_due == 0)
+		return;
+	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
+		if (members_send_deferred(n))
+			sent++;
+	if (sent > 0)
+		log_info("generation %llu sent at once to the %zu nodes still "
+		    "waiting for their heartbeat, before the plan changes "
+		    "again", (unsigned long long)hd->h_generation, sent);
+}
+
+/*
+ * Sends n its deferred update to the current generation, in place of the
+ * heartbeat that is due. Returns true when that replaced the heartbeat.
+ */
+bool
+members_send_due(struct head_node *n)
+{
+	if (n == NULL || !members_send_deferred(n))
+		return false;
 	if (members_due == 0)
 		log_info("generation %llu sent to the last of %zu nodes that "
 		    "got it in place of a heartbeat, %llu ms after the plan "
@@ -748,6 +781,8 @@ static void
 members_commit(struct plan *np, struct inv *inv, bool new_generation,
     const char *why)
 {
+	members_flush_deferred();
+
 	/* Agents may hold a higher generation when the state file was
 	 * lost; generations must never go back from their view. */
 	if (new_generation) {

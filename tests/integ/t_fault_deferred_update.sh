@@ -4,7 +4,8 @@
 # change is the generation number, gets it in place of its next
 # heartbeat: within one heartbeat interval plus one sweep. Their
 # environment files then carry the new generation, their placements stay
-# and no hook but the spare's runs.
+# and no hook but the spare's runs. A reload while such updates wait
+# sends them at once, so no node is left behind on the old generation.
 . "$(dirname "$0")/lib.sh"
 need_bins
 need_jq
@@ -86,3 +87,27 @@ for n in node-a node-c node-e; do
 		fail "on_assign ran again on $n after a deferred update"
 done
 log "the spare was placed at once and three nodes got the generation with their heartbeats"
+
+# node-e takes the place of node-c, and node-a and node-d wait for their
+# heartbeats. A reload at once, which moves nothing, must first send
+# them the generation that they wait for.
+gen=$(head_gen)
+kill -KILL "$(agent_pid node-c)"
+end=$(($(now_ms) + 10000))
+until grep -q "generation $((gen + 1)) queued for every connected node" "$HEAD_LOG"; do
+	[ "$(now_ms)" -lt "$end" ] || fail "generation $((gen + 1)) was not queued after the loss of node-c"
+	sleep 0.02
+done
+kill -HUP "$HEAD_PID"
+wait_for 5 "the head to reload" grep -q "configuration reloaded" "$HEAD_LOG"
+wait_for 5 "node-a, node-d and node-e to acknowledge generation $((gen + 1))" \
+	converged node-a node-d node-e
+[ "$(head_gen)" = $((gen + 1)) ] ||
+	fail "the reload changed the generation to $(head_gen), expected $((gen + 1))"
+if line=$(grep "generation $((gen + 1)) sent at once to the" "$HEAD_LOG"); then
+	log "head: $line"
+else
+	log "both deferred updates went out with heartbeats before the reload"
+fi
+state_is node-e assigned || fail "node-e is not assigned"
+log "a reload sent the waiting updates at once"
