@@ -5,7 +5,8 @@
  * One process, one libevent loop. The files split by role:
  *   head.c          main, signals, config load and reload, shutdown
  *   head_listen.c   TLS listener, agent connections, frame dispatch
- *   head_members.c  node table, joins and losses, planning, pushes
+ *   head_members.c  node table, joins and losses, planning
+ *   head_members_push.c  sending each node its part of the plan
  *   head_state.c    the state file that survives a restart
  *   head_status.c   status JSON, shared by the control socket and HTTP
  *   head_control.c  the operator's Unix control socket
@@ -226,13 +227,29 @@ void	members_settle_expired(void);
 void	members_reload(void);
 void	members_restore(void);
 void	members_restored(int rc);
-void	members_push(void);
-bool	members_send_due(struct head_node *n);
 bool	members_node_is_spare(const struct head_node *n);
 const char *members_state_name(enum head_state s);
 const char *members_node_state(const struct head_node *n);
 size_t	members_count(const char *state);
 int	members_inventory(struct inv *inv);
+struct head_node *node_find(const char *id);
+
+/* head_members_push.c */
+void	members_push(void);
+void	members_push_init(void);
+void	members_push_free(void);
+void	members_push_retry(void);
+void	members_persist_and_push(void);
+void	members_persist_only(void);
+void	members_send_assignment(struct head_node *n);
+void	members_send_standby(struct head_node *n);
+void	members_send_revoke(struct head_node *n, const char *reason);
+bool	members_send_due(struct head_node *n);
+void	members_flush_deferred(void);
+void	members_mark_same_place(const struct plan *old,
+	    const struct plan *np);
+void	members_tables_reset(const struct plan *old, const struct plan *np);
+void	node_update_drop(struct head_node *n);
 
 /* head_push.c */
 struct push_table;

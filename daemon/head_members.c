@@ -1,7 +1,7 @@
 /*
  * Membership and planning: the node table, joins and losses, the
- * waiting/settling/active/revoked states, plan generations, spare
- * takeover and the pushes to agents.
+ * waiting/settling/active/revoked states, plan generations and spare
+ * takeover. head_members_push.c sends the nodes their part.
  *
  * Invariants:
  * - A node is in the table while connected, or while it is a node of the
@@ -53,47 +53,6 @@
 
 struct head	*hd;
 
-static bool	 members_push_pending;
-
-/*
- * The plan nodes' Assignments go out in passes of the event loop. Each
- * Assignment lists every stage, about 33 bytes each, so a plan of 10,000
- * stages pushes 3.3 GB of TLS records. Queueing them all at once keeps
- * the head from reading frames for seconds, and agents then look silent.
- */
-#define MEMBERS_PUSH_PASS_BYTES	(8u << 20)
-
-static struct event	*members_push_ev;
-static size_t		 members_push_next;	/* plan node index */
-static uint64_t		 members_push_start_ms;
-static uint64_t		 members_push_whole;	/* metrics at the start */
-static uint64_t		 members_push_change;
-
-/* The encoded stage table of hd->h_plan, shared by every Assignment;
- * NULL until first needed after a plan change. */
-static struct push_table *members_table;
-
-/* The change to that table from the plan of generation members_delta_base,
- * for connections whose last Assignment was of that generation; NULL when
- * there is none. */
-static struct push_table *members_delta;
-static uint64_t		  members_delta_base;
-
-/*
- * Updates that change only a node's generation number, such as those of
- * every other node after a spare takes a lost node's stages. Each one
- * sent at once costs a TLS record written and an ack read, and at 10,000
- * nodes that is more head time than the rest of the re-plan. So beyond
- * head.max_immediate_updates of them, each goes out in place of the
- * node's next heartbeat: within one heartbeat interval, and with no frame
- * that the head would not have sent anyway.
- */
-static uint64_t		 members_prev_gen;	/* the generation before,
-						   for n_same_place */
-static size_t		 members_due;		/* nodes with n_update_due */
-static size_t		 members_due_total;
-static uint64_t		 members_due_start_ms;
-
 static void	members_lost_assigned(struct head_node *, const char *);
 static void	members_check_quorum(void);
 
@@ -113,7 +72,7 @@ members_state_name(enum head_state s)
 	return "unknown";
 }
 
-static struct head_node *
+struct head_node *
 node_find(const char *id)
 {
 	struct head_hlink	*l;
@@ -188,16 +147,6 @@ node_addr_unindex(struct head_node *n)
 	if (n->n_addr_indexed)
 		htab_remove(&hd->h_byaddr, &n->n_addrlink);
 	n->n_addr_indexed = false;
-}
-
-/* Drops n's pending update: it was sent, or its connection is gone. */
-static void
-node_update_drop(struct head_node *n)
-{
-	if (!n->n_update_due)
-		return;
-	n->n_update_due = false;
-	members_due--;
 }
 
 static void
@@ -436,299 +385,6 @@ members_reindex(void)
 	}
 }
 
-/* Drops the encoded tables of the current plan. */
-static void
-members_tables_drop(void)
-{
-	push_table_unref(members_table);
-	members_table = NULL;
-	push_table_unref(members_delta);
-	members_delta = NULL;
-	members_delta_base = 0;
-}
-
-/* Returns the stage table for c's next Assignment: the change since its
- * last one when the agent accepts changes and received that base, else
- * the whole table. NULL on no memory. */
-static struct push_table *
-members_table_for(const struct head_conn *c)
-{
-	if (members_delta != NULL && c->c_deltas &&
-	    c->c_table_gen == members_delta_base)
-		return members_delta;
-	if (members_table == NULL)
-		members_table = push_table_new(&hd->h_plan);
-	return members_table;
-}
-
-static void
-members_send_assignment(struct head_node *n)
-{
-	struct evbuffer		*out;
-	struct push_table	*t;
-
-	if (!conn_writable(n->n_conn) || n->n_plan < 0)
-		return;
-	if ((t = members_table_for(n->n_conn)) == NULL) {
-		log_warnx("node %s: out of memory for the stage table of "
-		    "generation %llu", n->n_inv.id,
-		    (unsigned long long)hd->h_generation);
-		return;
-	}
-	out = bufferevent_get_output(n->n_conn->c_bev);
-	if (push_assignment(out, &hd->h_plan, (size_t)n->n_plan, t,
-	    WIRE_FRAME_MAX) == -1) {
-		log_warnx("node %s: cannot queue its Assignment of generation "
-		    "%llu (out of memory, or a frame over %u bytes)",
-		    n->n_inv.id, (unsigned long long)hd->h_generation,
-		    WIRE_FRAME_MAX);
-		/* The output may hold part of a frame now. */
-		conn_doom(n->n_conn);
-		return;
-	}
-	conn_sent(n->n_conn);
-	if (t == members_table)
-		hd->h_metrics.assign_whole++;
-	else
-		hd->h_metrics.assign_change++;
-	n->n_conn->c_table_gen = hd->h_generation;
-	n->n_sent_gen = hd->h_generation;
-}
-
-static void
-members_send_standby(struct head_node *n)
-{
-	char	 reason[160];
-
-	if (!conn_writable(n->n_conn))
-		return;
-	snprintf(reason, sizeof(reason), "spare: the plan of generation %llu "
-	    "has its %zu nodes", (unsigned long long)hd->h_generation,
-	    hd->h_plan.nnodes);
-	if (wire_send_standby(bufferevent_get_output(n->n_conn->c_bev),
-	    hd->h_generation, reason) == 0) {
-		conn_sent(n->n_conn);
-		n->n_conn->c_table_gen = 0;
-		n->n_sent_gen = hd->h_generation;
-	}
-}
-
-static void
-members_send_revoke(struct head_node *n, const char *reason)
-{
-	if (!conn_writable(n->n_conn))
-		return;
-	if (wire_send_revoke(bufferevent_get_output(n->n_conn->c_bev),
-	    hd->h_generation, reason) == 0) {
-		conn_sent(n->n_conn);
-		n->n_conn->c_table_gen = 0;
-	}
-}
-
-/*
- * Queues the next plan nodes' Assignments, about MEMBERS_PUSH_PASS_BYTES of
- * output per pass, then yields to the event loop until the next pass.
- */
-static void
-members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
-{
-	static const struct timeval	 now = { 0, 0 };
-	struct head_node		*n;
-	size_t				 queued = 0;
-
-	/* A head that stepped down mid-push leaves the rest to the leader. */
-	if (!ha_leading())
-		return;
-	while (hd->h_state == HEAD_ACTIVE && members_push_next <
-	    hd->h_plan.nnodes && queued < MEMBERS_PUSH_PASS_BYTES) {
-		n = node_find(hd->h_plan.nodes[members_push_next++].id);
-		/* A node that rejoined meanwhile has its Assignment. */
-		if (n == NULL || n->n_sent_gen == hd->h_generation ||
-		    n->n_update_due || !conn_writable(n->n_conn))
-			continue;
-		members_send_assignment(n);
-		if (n->n_conn != NULL && n->n_conn->c_bev != NULL)
-			queued += evbuffer_get_length(
-			    bufferevent_get_output(n->n_conn->c_bev));
-	}
-	if (hd->h_state != HEAD_ACTIVE)
-		return;
-	if (members_push_next < hd->h_plan.nnodes) {
-		evtimer_add(members_push_ev, &now);
-		return;
-	}
-	/* The TLS records are written and encrypted as sockets drain. */
-	log_info("generation %llu queued for every connected node in %llu ms "
-	    "(Assignments: %llu with the whole stage table, %llu with the "
-	    "changed stages only; %zu nodes whose only change is the "
-	    "generation get it in place of their next heartbeat)",
-	    (unsigned long long)hd->h_generation,
-	    (unsigned long long)(util_now_ms() - members_push_start_ms),
-	    (unsigned long long)(hd->h_metrics.assign_whole -
-	    members_push_whole),
-	    (unsigned long long)(hd->h_metrics.assign_change -
-	    members_push_change), members_due);
-}
-
-/* Writes the state file, or the state in etcd, then sends every
- * connected node its part (members_push). */
-static void
-members_persist_and_push(void)
-{
-	static struct log_ratelimit	 rl = LOG_RATELIMIT_INIT(30, 2);
-	unsigned long			 suppressed;
-	char				 err[PPC_ERRLEN];
-
-	if (hd->h_conf->store == CONF_STORE_ETCD) {
-		members_push_pending = false;
-		ha_save(true);
-		return;
-	}
-	if (state_save(err, sizeof(err)) == -1) {
-		members_push_pending = true;
-		if (log_ratelimit_allow(&rl, &suppressed))
-			log_warnx("generation %llu is not pushed until the "
-			    "state file is written (%lu retries not logged): "
-			    "%s", (unsigned long long)hd->h_generation,
-			    suppressed, err);
-		return;
-	}
-	members_push_pending = false;
-	members_push();
-}
-
-/* True when n's update to the current generation may wait for its next
- * heartbeat: only the generation number changes, and n received the one
- * before (with its stage table, for a plan node). */
-static bool
-members_update_deferrable(const struct head_node *n)
-{
-	if (!n->n_same_place || !conn_writable(n->n_conn) ||
-	    members_prev_gen == 0 || n->n_sent_gen != members_prev_gen)
-		return false;
-	if (n->n_plan < 0)
-		return true;
-	return members_delta != NULL && n->n_conn->c_deltas &&
-	    n->n_conn->c_table_gen == members_delta_base;
-}
-
-/* Marks the updates that go out in place of heartbeats, when there are
- * more than head.max_immediate_updates of them. */
-static void
-members_defer_updates(void)
-{
-	struct head_node	*n;
-	size_t			 count = 0;
-
-	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
-		if (!n->n_update_due && members_update_deferrable(n))
-			count++;
-	if (count <= hd->h_conf->max_immediate_updates)
-		return;
-	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
-		if (!n->n_update_due && members_update_deferrable(n)) {
-			n->n_update_due = true;
-			members_due++;
-		}
-	members_due_total = members_due;
-	members_due_start_ms = util_now_ms();
-}
-
-/* Sends n its deferred update, if it still has one. Returns true when a
- * frame was queued. */
-static bool
-members_send_deferred(struct head_node *n)
-{
-	if (!n->n_update_due)
-		return false;
-	node_update_drop(n);
-	if (hd->h_state != HEAD_ACTIVE || !ha_leading() ||
-	    n->n_sent_gen == hd->h_generation)
-		return false;
-	if (n->n_plan >= 0)
-		members_send_assignment(n);
-	else
-		members_send_standby(n);
-	if (n->n_sent_gen != hd->h_generation)
-		return false;
-	hd->h_metrics.deferred_updates++;
-	return true;
-}
-
-/*
- * Sends every deferred update at once. A commit calls it first, because
- * the next plan replaces the stage tables that those updates refer to,
- * and a node must hold the current generation before it can take the
- * change to the next one.
- */
-static void
-members_flush_deferred(void)
-{
-	struct head_node	*n;
-	size_t			 sent = 0;
-
-	if (members_due == 0)
-		return;
-	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
-		if (members_send_deferred(n))
-			sent++;
-	if (sent > 0)
-		log_info("generation %llu sent at once to the %zu nodes still "
-		    "waiting for their heartbeat, before the plan changes "
-		    "again", (unsigned long long)hd->h_generation, sent);
-}
-
-/*
- * Sends n its deferred update to the current generation, in place of the
- * heartbeat that is due. Returns true when that replaced the heartbeat.
- */
-bool
-members_send_due(struct head_node *n)
-{
-	if (n == NULL || !members_send_deferred(n))
-		return false;
-	if (members_due == 0)
-		log_info("generation %llu sent to the last of %zu nodes that "
-		    "got it in place of a heartbeat, %llu ms after the plan "
-		    "was queued", (unsigned long long)hd->h_generation,
-		    members_due_total,
-		    (unsigned long long)(util_now_ms() - members_due_start_ms));
-	return true;
-}
-
-/* Sends every connected node its part of the stored plan: the spares
- * their Standby at once, the plan nodes their Assignment in passes, and
- * nodes with a deferred update nothing until their next heartbeat. */
-void
-members_push(void)
-{
-	struct head_node	*n;
-
-	if (hd->h_state != HEAD_ACTIVE || !ha_leading())
-		return;
-	members_push_start_ms = util_now_ms();
-	members_push_whole = hd->h_metrics.assign_whole;
-	members_push_change = hd->h_metrics.assign_change;
-	members_defer_updates();
-	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)
-		if (n->n_plan < 0 && !n->n_update_due)
-			members_send_standby(n);
-	if (members_push_ev == NULL && (members_push_ev =
-	    evtimer_new(hd->h_base, members_push_pass_cb, NULL)) == NULL)
-		fatalx("cannot create the push timer");
-	members_push_next = 0;
-	members_push_pass_cb(-1, 0, NULL);
-}
-
-static void
-members_persist_only(void)
-{
-	char	 err[PPC_ERRLEN];
-
-	if (state_save(err, sizeof(err)) == -1)
-		log_warnx("cannot update the state file: %s", err);
-}
-
 static void
 members_log_plan(const char *why)
 {
@@ -744,32 +400,6 @@ members_log_plan(const char *why)
 	    (unsigned long long)hd->h_generation, why, hd->h_plan.nnodes,
 	    hd->h_plan.num_stages, split, hd->h_plan.nspares,
 	    hd->h_metrics.plan_seconds);
-}
-
-/*
- * Sets n_same_place on the nodes whose part of np equals their part of
- * `old`, the plan they were sent: spares that stay spares, and plan nodes
- * with the same Assignment apart from the generation and other nodes'
- * stages. With old NULL (no plan was pushed, or it was revoked) no node
- * is the same. Runs before members_reindex, while n_plan indexes `old`.
- */
-static void
-members_mark_same_place(const struct plan *old, const struct plan *np)
-{
-	struct head_node	*n;
-	size_t			 i;
-
-	TAILQ_FOREACH(n, &hd->h_nodes, n_entry) {
-		node_update_drop(n);
-		n->n_same_place = old != NULL && n->n_plan < 0;
-	}
-	members_prev_gen = old != NULL ? old->generation : 0;
-	if (old == NULL)
-		return;
-	for (i = 0; i < np->nnodes; i++)
-		if ((n = node_find(np->nodes[i].id)) != NULL)
-			n->n_same_place = n->n_plan >= 0 &&
-			    push_same_own_fields(old, (size_t)n->n_plan, np, i);
 }
 
 /*
@@ -794,10 +424,8 @@ members_commit(struct plan *np, struct inv *inv, bool new_generation,
 
 	members_mark_same_place(new_generation && hd->h_have_plan &&
 	    hd->h_state == HEAD_ACTIVE ? &hd->h_plan : NULL, np);
-	members_tables_drop();
-	if (new_generation && hd->h_have_plan &&
-	    (members_delta = push_delta_new(&hd->h_plan, np)) != NULL)
-		members_delta_base = hd->h_plan.generation;
+	members_tables_reset(new_generation && hd->h_have_plan ?
+	    &hd->h_plan : NULL, np);
 	plan_free(&hd->h_plan);
 	inv_free(&hd->h_plan_inv);
 	hd->h_plan = *np;
@@ -1472,8 +1100,7 @@ members_sweep(uint64_t now)
 
 	if (!ha_leading())
 		return;
-	if (members_push_pending)
-		members_persist_and_push();
+	members_push_retry();
 
 	while (again && hd->h_state == HEAD_ACTIVE) {
 		again = false;
@@ -1590,7 +1217,7 @@ members_init(void)
 	inv_init(&hd->h_plan_inv);
 	hd->h_plan_error[0] = '\0';
 	hd->h_max_held_gen = 0;
-	members_push_pending = false;
+	members_push_init();
 }
 
 void
@@ -1598,10 +1225,7 @@ members_free(void)
 {
 	struct head_node	*n;
 
-	members_tables_drop();
-	if (members_push_ev != NULL)
-		event_free(members_push_ev);
-	members_push_ev = NULL;
+	members_push_free();
 	while ((n = TAILQ_FIRST(&hd->h_nodes)) != NULL)
 		node_free(n);
 	htab_free(&hd->h_byid);
