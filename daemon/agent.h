@@ -102,7 +102,6 @@ struct agent {
 	uint64_t		 heartbeat_ms;
 	uint64_t		 node_timeout_ms;
 	uint64_t		 last_rx_ms;
-	uint64_t		 ack_ms;	/* last AssignmentAck sent */
 	uint64_t		 welcome_ms;	/* when registered */
 	struct event		*retry_ev;
 	struct event		*welcome_ev;	/* Welcome deadline */

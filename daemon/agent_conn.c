@@ -500,7 +500,6 @@ agent_conn_send_ack(struct agent *a, uint64_t generation, bool ok,
 {
 	if (a->bev == NULL || a->state != AGENT_REGISTERED)
 		return;
-	a->ack_ms = util_now_ms();
 	if (wire_send_ack(bufferevent_get_output(a->bev), generation,
 	    ok ? 1 : 0, error) == -1)
 		log_warnx("failed to send AssignmentAck for generation %llu "

@@ -318,16 +318,6 @@ session_heartbeat_cb(evutil_socket_t fd, short events, void *arg)
 
 	if (a->bev == NULL || a->state != AGENT_REGISTERED)
 		return;
-	/*
-	 * An ack sent less than an interval ago already showed the head
-	 * that this agent is alive, so this heartbeat is skipped, and a
-	 * head that pushes every node a generation reads no more frames
-	 * than usual. The gap is then under two intervals, so the skip
-	 * needs a node timeout of at least three.
-	 */
-	if (a->node_timeout_ms >= 3 * a->heartbeat_ms &&
-	    util_now_ms() - a->ack_ms < a->heartbeat_ms)
-		return;
 	gen = a->held.state != STAGE_NONE ? a->held.generation : 0;
 	if (wire_send_heartbeat(bufferevent_get_output(a->bev), gen) == -1)
 		log_warnx("failed to send Heartbeat to head %s: out of memory",

@@ -919,7 +919,6 @@ members_hello(struct head_conn *c, const Ppcoord__Hello *h)
 	struct head_node	*n;
 	struct inv_node		 ni;
 	char			 mem[32];
-	uint64_t		 silence;
 	bool			 changed, fresh = false;
 
 	memset(&ni, 0, sizeof(ni));
@@ -941,15 +940,9 @@ members_hello(struct head_conn *c, const Ppcoord__Hello *h)
 	    h->held_generation <= MEMBERS_GENERATION_MAX)
 		hd->h_max_held_gen = h->held_generation;
 
-	/* The agent paces its heartbeats by the silence that the head
-	 * tolerates, which a shorter head.idle_timeout lowers. */
-	silence = hd->h_conf->node_timeout_ms;
-	if (hd->h_conf->idle_timeout_ms != 0 &&
-	    hd->h_conf->idle_timeout_ms < silence)
-		silence = hd->h_conf->idle_timeout_ms;
 	if (wire_send_welcome(bufferevent_get_output(c->c_bev), n->n_inv.id,
 	    hd->h_conf->cluster_name, (uint32_t)hd->h_conf->heartbeat_interval_ms,
-	    (uint32_t)silence) == 0)
+	    (uint32_t)hd->h_conf->node_timeout_ms) == 0)
 		conn_sent(c);
 
 	util_format_size(inv_node_min_memory(&n->n_inv), mem, sizeof(mem));

@@ -62,7 +62,8 @@ static uint64_t		  members_delta_base;
 static uint64_t		 members_prev_gen;	/* the generation before,
 						   for n_same_place */
 static size_t		 members_due;		/* nodes with n_update_due */
-static size_t		 members_due_total;
+static size_t		 members_due_total;	/* deferred by the push */
+static size_t		 members_due_sent;	/* of those, sent so far */
 static uint64_t		 members_due_start_ms;
 
 /* Drops n's pending update: it was sent, or its connection is gone. */
@@ -270,6 +271,7 @@ members_defer_updates(void)
 			members_due++;
 		}
 	members_due_total = members_due;
+	members_due_sent = 0;
 	members_due_start_ms = util_now_ms();
 }
 
@@ -326,10 +328,13 @@ members_send_due(struct head_node *n)
 {
 	if (n == NULL || !members_send_deferred(n))
 		return false;
+	members_due_sent++;
+	/* The others left or reconnected, and got their update then. */
 	if (members_due == 0)
-		log_info("generation %llu sent to the last of %zu nodes that "
-		    "got it in place of a heartbeat, %llu ms after the plan "
-		    "was queued", (unsigned long long)hd->h_generation,
+		log_info("generation %llu sent in place of a heartbeat to %zu "
+		    "of the %zu nodes whose update waited, the last %llu ms "
+		    "after the plan was queued",
+		    (unsigned long long)hd->h_generation, members_due_sent,
 		    members_due_total,
 		    (unsigned long long)(util_now_ms() - members_due_start_ms));
 	return true;

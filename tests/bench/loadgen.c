@@ -88,7 +88,6 @@ struct sim_agent {
 	uint64_t		 generation;	/* last Assignment or Standby */
 	uint64_t		 skip_gen;	/* generation of the frame skipped */
 	uint64_t		 hb_ms;		/* last heartbeat sent */
-	uint64_t		 ack_ms;	/* last ack sent */
 	uint32_t		 skip;		/* bytes of an Assignment to drop */
 	uint32_t		 index;
 	uint8_t			 state;
@@ -314,7 +313,6 @@ agent_placed(struct bench *b, struct sim_agent *a, uint64_t generation,
 	bool	counted, was_assigned = a->assigned;
 
 	wire_send_ack(bufferevent_get_output(a->bev), generation, 1, NULL);
-	a->ack_ms = now_ms();
 	a->generation = generation;
 	a->assigned = assigned;
 	if (a->state != SIM_PLACED) {
@@ -592,9 +590,7 @@ bench_tick_cb(evutil_socket_t fd, short what, void *arg)
 		bench_start_one(b, b->next++);
 }
 
-/* Sends each welcomed agent's heartbeat when due, as the agent does: it
- * skips one when it sent an ack less than an interval before, because the
- * bench's node timeout is five intervals. */
+/* Sends each welcomed agent's heartbeat when due, as the agent does. */
 static void
 bench_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -609,8 +605,6 @@ bench_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		    now - a->hb_ms < b->hb_interval_ms)
 			continue;
 		a->hb_ms = now;
-		if (now - a->ack_ms < b->hb_interval_ms)
-			continue;
 		wire_send_heartbeat(bufferevent_get_output(a->bev),
 		    a->generation);
 	}
@@ -1119,8 +1113,9 @@ loss_watch_cb(evutil_socket_t fd, short what, void *arg)
  * arrived: every agent's, or only the spare's when the head sends the
  * others' new generation in place of their heartbeats. A second span
  * ends when every agent has the new generation. Its CPU time is taken
- * one heartbeat interval later, because each ack replaces the agent's
- * next heartbeat, which may fall after the last receipt.
+ * one heartbeat interval later, because the acks of the last updates
+ * and the heartbeats that those updates replace may fall after the last
+ * receipt.
  */
 static void
 bench_loss(struct bench *b, pid_t pid, struct loss_result *res)
