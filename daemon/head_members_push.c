@@ -57,7 +57,8 @@ static uint64_t		  members_delta_base;
  * nodes that is more head time than the rest of the re-plan. So beyond
  * head.max_immediate_updates of them, each goes out in place of the
  * node's next heartbeat: within one heartbeat interval, and with no frame
- * that the head would not have sent anyway.
+ * sent that the head would not have sent anyway. Only the acks are
+ * extra.
  */
 static uint64_t		 members_prev_gen;	/* the generation before,
 						   for n_same_place */
