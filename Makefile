@@ -37,11 +37,11 @@ BUILD ?= build
 SANFLAGS :=
 endif
 
-PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson libcurl
+PKGS := libevent libevent_openssl openssl libprotobuf-c libconfig jansson libcurl zlib
 DEB_PACKAGES := build-essential pkg-config libevent-dev libssl-dev \
 	libprotobuf-c-dev protobuf-c-compiler libconfig-dev libcmocka-dev \
 	libjansson-dev openssl iproute2 procps jq curl etcd-server \
-	libcurl4-openssl-dev python3
+	libcurl4-openssl-dev zlib1g-dev python3
 
 CC ?= cc
 CFLAGS ?= -O2 -g

@@ -105,6 +105,7 @@ struct head_conn {
 	uint64_t		 c_hb_ms;	/* last heartbeat sent */
 	bool			 c_doomed;	/* closed by the next sweep */
 	bool			 c_deltas;	/* Hello set stage_deltas */
+	bool			 c_zlib;	/* Hello set stage_table_zlib */
 	uint64_t		 c_table_gen;	/* generation of the last
 						   Assignment sent, 0 after
 						   Standby or Revoke */
@@ -158,6 +159,7 @@ struct head_metrics {
 	uint64_t	 acks_ignored;	/* not of the generation sent */
 	uint64_t	 assign_whole;	/* Assignments with the whole table */
 	uint64_t	 assign_change;	/* with the changed stages only */
+	uint64_t	 assign_zlib;	/* with the whole table compressed */
 	uint64_t	 deferred_updates;	/* sent in place of a heartbeat */
 	double		 plan_seconds;
 };
@@ -256,6 +258,7 @@ struct push_table;
 struct push_table *push_table_new(const struct plan *p);
 struct push_table *push_delta_new(const struct plan *old,
 	    const struct plan *p);
+struct push_table *push_table_zlib_new(const struct push_table *t);
 void	push_table_unref(struct push_table *t);
 bool	push_same_own_fields(const struct plan *old, size_t oi,
 	    const struct plan *p, size_t ni);

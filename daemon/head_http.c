@@ -120,11 +120,14 @@ metrics_counters(struct evbuffer *b)
 	    (unsigned long long)m->acks_failed,
 	    (unsigned long long)m->acks_ignored);
 	metric_head(b, "ppcoord_assignments_total", "counter",
-	    "Assignments sent, with the whole stage table or with only the "
-	    "stages changed since the agent's previous Assignment.");
+	    "Assignments sent, with the whole stage table, the whole table "
+	    "compressed, or only the stages changed since the agent's "
+	    "previous Assignment.");
 	evbuffer_add_printf(b, "ppcoord_assignments_total{table=\"whole\"} "
-	    "%llu\nppcoord_assignments_total{table=\"changes\"} %llu\n",
+	    "%llu\nppcoord_assignments_total{table=\"compressed\"} %llu\n"
+	    "ppcoord_assignments_total{table=\"changes\"} %llu\n",
 	    (unsigned long long)m->assign_whole,
+	    (unsigned long long)m->assign_zlib,
 	    (unsigned long long)m->assign_change);
 	metric_head(b, "ppcoord_deferred_updates_total", "counter",
 	    "Assignments and Standbys that changed only the generation "

@@ -935,6 +935,7 @@ members_hello(struct head_conn *c, const Ppcoord__Hello *h)
 	}
 	changed = members_attach(n, c, &ni) && !fresh;
 	c->c_deltas = h->has_stage_deltas && h->stage_deltas;
+	c->c_zlib = h->has_stage_table_zlib && h->stage_table_zlib;
 	hd->h_metrics.joins++;
 	if (h->has_held_generation && h->held_generation > hd->h_max_held_gen &&
 	    h->held_generation <= MEMBERS_GENERATION_MAX)

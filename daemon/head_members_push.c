@@ -6,7 +6,7 @@
  *
  * Invariants:
  * - Nothing is sent for a generation before the state file (or etcd)
- *   holds it; a failed write leaves the push waiting for the sweep.
+ *   contains it. A failed write leaves the push waiting for the sweep.
  * - A node with n_update_due holds the previous generation with its
  *   stage table, and every such node gets the current one before the
  *   next commit replaces the tables.
@@ -37,12 +37,18 @@ static bool	 members_push_pending;
 static struct event	*members_push_ev;
 static size_t		 members_push_next;	/* plan node index */
 static uint64_t		 members_push_start_ms;
-static uint64_t		 members_push_whole;	/* metrics at the start */
+static uint64_t		 members_push_whole;	/* metrics at the start,
+						   compressed or not */
 static uint64_t		 members_push_change;
 
 /* The encoded stage table of hd->h_plan, shared by every Assignment;
  * NULL until first needed after a plan change. */
 static struct push_table *members_table;
+
+/* The same table compressed, for agents that accept it; NULL until first
+ * needed, or when compressing does not pay. */
+static struct push_table *members_table_zlib;
+static bool		  members_table_zlib_tried;
 
 /* The change to that table from the plan of generation members_delta_base,
  * for connections whose last Assignment was of that generation; NULL when
@@ -83,6 +89,9 @@ members_tables_drop(void)
 {
 	push_table_unref(members_table);
 	members_table = NULL;
+	push_table_unref(members_table_zlib);
+	members_table_zlib = NULL;
+	members_table_zlib_tried = false;
 	push_table_unref(members_delta);
 	members_delta = NULL;
 	members_delta_base = 0;
@@ -99,6 +108,12 @@ members_table_for(const struct head_conn *c)
 		return members_delta;
 	if (members_table == NULL)
 		members_table = push_table_new(&hd->h_plan);
+	if (c->c_zlib && members_table != NULL && !members_table_zlib_tried) {
+		members_table_zlib = push_table_zlib_new(members_table);
+		members_table_zlib_tried = true;
+	}
+	if (c->c_zlib && members_table_zlib != NULL)
+		return members_table_zlib;
 	return members_table;
 }
 
@@ -130,6 +145,8 @@ members_send_assignment(struct head_node *n)
 	conn_sent(n->n_conn);
 	if (t == members_table)
 		hd->h_metrics.assign_whole++;
+	else if (t == members_table_zlib)
+		hd->h_metrics.assign_zlib++;
 	else
 		hd->h_metrics.assign_change++;
 	n->n_conn->c_table_gen = hd->h_generation;
@@ -205,8 +222,8 @@ members_push_pass_cb(evutil_socket_t fd, short what, void *arg)
 	    "generation get it in place of their next heartbeat)",
 	    (unsigned long long)hd->h_generation,
 	    (unsigned long long)(util_now_ms() - members_push_start_ms),
-	    (unsigned long long)(hd->h_metrics.assign_whole -
-	    members_push_whole),
+	    (unsigned long long)(hd->h_metrics.assign_whole +
+	    hd->h_metrics.assign_zlib - members_push_whole),
 	    (unsigned long long)(hd->h_metrics.assign_change -
 	    members_push_change), members_due);
 }
@@ -352,7 +369,8 @@ members_push(void)
 	if (hd->h_state != HEAD_ACTIVE || !ha_leading())
 		return;
 	members_push_start_ms = util_now_ms();
-	members_push_whole = hd->h_metrics.assign_whole;
+	members_push_whole = hd->h_metrics.assign_whole +
+	    hd->h_metrics.assign_zlib;
 	members_push_change = hd->h_metrics.assign_change;
 	members_defer_updates();
 	TAILQ_FOREACH(n, &hd->h_nodes, n_entry)

@@ -1,11 +1,14 @@
 /*
  * The agent's copy of the stage table, and the expansion of an
- * Assignment that lists only the changed stages (see stagetab.h).
+ * Assignment that lists only the changed stages or carries its table
+ * compressed (see stagetab.h).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <zlib.h>
 
 #include "stagetab.h"
 #include "wire.h"
@@ -23,7 +26,65 @@ stagetab_view_free(struct stagetab_view *v)
 	free(v->partition);
 	free(v->infos);
 	free(v->infop);
+	if (v->inner != NULL)
+		ppcoord__assignment__free_unpacked(v->inner, NULL);
 	memset(v, 0, sizeof(*v));
+}
+
+/* Sets v->msg's table from m's stages_zlib: inflated, at most
+ * STAGETAB_ZLIB_MAX bytes, and decoded as an Assignment of its own. */
+static int
+stagetab_inflate(const Ppcoord__Assignment *m, struct stagetab_view *v,
+    char *err, size_t errlen)
+{
+	const Ppcoord__Assignment	*in;
+	uint8_t				*buf;
+	uLongf				 len = STAGETAB_ZLIB_MAX;
+	int				 rc;
+
+	if (m->has_stages_base || m->n_stages > 0 ||
+	    m->n_layer_partition > 0) {
+		util_err(err, errlen, "stages_zlib is set together with "
+		    "stages_base, stages or layer_partition, but it carries "
+		    "the whole table alone");
+		return STAGETAB_EINVAL;
+	}
+	if ((buf = malloc(STAGETAB_ZLIB_MAX)) == NULL) {
+		util_err(err, errlen, "out of memory for a stage table of up "
+		    "to %u bytes", STAGETAB_ZLIB_MAX);
+		return STAGETAB_ENOMEM;
+	}
+	rc = uncompress(buf, &len, m->stages_zlib.data,
+	    (uLong)m->stages_zlib.len);
+	if (rc != Z_OK) {
+		free(buf);
+		util_err(err, errlen, "stages_zlib (%zu bytes) %s",
+		    m->stages_zlib.len, rc == Z_BUF_ERROR ? "inflates to more "
+		    "than 1 MiB" : rc == Z_MEM_ERROR ? "cannot be inflated: "
+		    "out of memory" : "is not valid zlib data, or is cut "
+		    "short");
+		return rc == Z_MEM_ERROR ? STAGETAB_ENOMEM : STAGETAB_EINVAL;
+	}
+	v->inner = ppcoord__assignment__unpack(NULL, len, buf);
+	free(buf);
+	if ((in = v->inner) == NULL) {
+		util_err(err, errlen, "stages_zlib inflates to %lu bytes that "
+		    "are not a valid stage table", (unsigned long)len);
+		return STAGETAB_EINVAL;
+	}
+	if (in->has_stages_zlib || in->has_stages_base) {
+		util_err(err, errlen, "the table in stages_zlib sets "
+		    "stages_zlib or stages_base itself");
+		return STAGETAB_EINVAL;
+	}
+	v->msg.has_stages_zlib = 0;
+	v->msg.stages_zlib.len = 0;
+	v->msg.stages_zlib.data = NULL;
+	v->msg.n_layer_partition = in->n_layer_partition;
+	v->msg.layer_partition = in->layer_partition;
+	v->msg.n_stages = in->n_stages;
+	v->msg.stages = in->stages;
+	return 0;
 }
 
 /* Checks the form of a change against t: the base, the stage count, no
@@ -91,6 +152,11 @@ stagetab_expand(const struct stagetab *t, const Ppcoord__Assignment *m,
 
 	memset(v, 0, sizeof(*v));
 	v->msg = *m;
+	if (m->has_stages_zlib) {
+		if ((rc = stagetab_inflate(m, v, err, errlen)) != 0)
+			stagetab_view_free(v);
+		return rc;
+	}
 	if (!m->has_stages_base)
 		return 0;
 	v->msg.has_stages_base = 0;

@@ -352,6 +352,8 @@ wire_send_hello(struct evbuffer *out, const struct inv_node *node,
 	hello.agent_version = (char *)PPCOORD_VERSION;
 	hello.has_stage_deltas = 1;
 	hello.stage_deltas = 1;
+	hello.has_stage_table_zlib = 1;
+	hello.stage_table_zlib = 1;
 	hello.has_held_generation = 1;
 	hello.held_generation = held_generation;
 	hello.held_state = (char *)(held_state != NULL ? held_state : "");

@@ -376,6 +376,92 @@ push_same_fields_other_changes(void **state)
 	plan_free(&a);
 }
 
+/* For every node, the frame with the compressed table gives the same
+ * environment and table as the frame with the table as it is. */
+static void
+push_zlib_same_as_whole(void **state)
+{
+	struct plan		 p;
+	struct push_table	*t, *z;
+	Ppcoord__Envelope	*e;
+	struct stagetab		 held, whole;
+	struct stage_env	 got, want;
+	size_t			 i, len, zlen, s;
+
+	make_plan(&p, 40, 2, 1, 80);
+	t = push_table_new(&p);
+	assert_non_null(t);
+	z = push_table_zlib_new(t);
+	assert_non_null(z);
+	assert_true(z->pt_len < t->pt_len);
+	assert_int_equal(z->pt_plain_len, t->pt_len);
+	for (i = 0; i < p.nnodes; i++) {
+		memset(&held, 0, sizeof(held));
+		memset(&whole, 0, sizeof(whole));
+		e = frame_of(&p, i, z, &zlen);
+		assert_true(e->assignment->has_stages_zlib);
+		assert_int_equal(e->assignment->n_stages, 0);
+		assert_int_equal(e->assignment->n_layer_partition, 0);
+		apply(&held, e->assignment, &got);
+		wire_free(e);
+
+		e = frame_of(&p, i, t, &len);
+		assert_true(zlen < len);
+		apply(&whole, e->assignment, &want);
+		wire_free(e);
+
+		assert_memory_equal(&got, &want, sizeof(got));
+		assert_int_equal(held.num_stages, 80);
+		assert_int_equal(held.num_stages, whole.num_stages);
+		for (s = 0; s < held.num_stages; s++) {
+			assert_string_equal(held.entries[s].node_id,
+			    whole.entries[s].node_id);
+			assert_string_equal(held.entries[s].address,
+			    whole.entries[s].address);
+			assert_int_equal(held.entries[s].layers,
+			    whole.entries[s].layers);
+		}
+		stagetab_clear(&held);
+		stagetab_clear(&whole);
+	}
+	push_table_unref(z);
+	push_table_unref(t);
+	plan_free(&p);
+}
+
+/* Small tables stay as they are. A table that fits the frame limit only
+ * compressed is not sent, because agents without zlib could not take it
+ * and the agent bounds what it inflates by the same limit. */
+static void
+push_zlib_limits(void **state)
+{
+	struct plan		 p;
+	struct push_table	*t, *z;
+	struct evbuffer		*out;
+
+	make_plan(&p, 3, 8, 8, 80);
+	t = push_table_new(&p);
+	assert_null(push_table_zlib_new(t));
+	assert_null(push_table_zlib_new(NULL));
+	push_table_unref(t);
+	plan_free(&p);
+
+	make_plan(&p, 300, 1, 1, 1000);
+	t = push_table_new(&p);
+	z = push_table_zlib_new(t);
+	assert_non_null(z);
+	assert_true(z->pt_len + 200 < 4096);
+	assert_true(t->pt_len > 4096);
+	out = evbuffer_new();
+	assert_int_equal(push_assignment(out, &p, 0, z, 4096), -1);
+	assert_int_equal(evbuffer_get_length(out), 0);
+	assert_int_equal(push_assignment(out, &p, 0, z, WIRE_FRAME_MAX), 0);
+	evbuffer_free(out);
+	push_table_unref(z);
+	push_table_unref(t);
+	plan_free(&p);
+}
+
 int
 main(void)
 {
@@ -385,6 +471,8 @@ main(void)
 		cmocka_unit_test(push_many_nodes),
 		cmocka_unit_test(push_frame_over_limit),
 		cmocka_unit_test(push_invalid_node),
+		cmocka_unit_test(push_zlib_same_as_whole),
+		cmocka_unit_test(push_zlib_limits),
 		cmocka_unit_test(push_delta_after_takeover),
 		cmocka_unit_test(push_delta_takeover_of_master),
 		cmocka_unit_test(push_delta_unchanged_table),

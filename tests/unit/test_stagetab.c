@@ -1,6 +1,8 @@
 /*
  * The form checks of a stage table change: its base, its stage count, no
- * layer partition, and changed stages in increasing order.
+ * layer partition, and changed stages in increasing order. And the checks
+ * of a compressed table: valid zlib, a bound on its size, and a table
+ * that sets nothing else.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <zlib.h>
 
 #include "stagetab.h"
 
@@ -188,6 +192,130 @@ stagetab_store_rejects_short_table(void **state)
 	assert_null(t.entries);
 }
 
+/* Sets c's stages_zlib to `data` compressed; frees with free(). */
+static void
+zlib_set(struct change *c, const void *data, size_t len)
+{
+	uLongf	 zlen = compressBound((uLong)len);
+	uint8_t	*z = malloc(zlen);
+
+	assert_non_null(z);
+	assert_int_equal(compress(z, &zlen, data, (uLong)len), Z_OK);
+	c->msg.has_stages_zlib = 1;
+	c->msg.stages_zlib.data = z;
+	c->msg.stages_zlib.len = zlen;
+}
+
+/* A compressed table of the four stages of change_init's message. */
+static void
+zlib_table(struct change *c, struct change *table)
+{
+	static const uint32_t	 stages[] = { 0, 1, 2, 3 };
+	static uint32_t		 partition[] = { 10, 10, 10, 10 };
+	uint8_t			 buf[512];
+	size_t			 len;
+
+	change_init(table, stages, 3);
+	table->msg.has_generation = 0;
+	table->msg.has_num_stages = 0;
+	table->msg.has_stages_base = 0;
+	table->msg.n_layer_partition = 4;
+	table->msg.layer_partition = partition;
+	len = ppcoord__assignment__pack(&table->msg, buf);
+	change_init(c, NULL, 0);
+	c->msg.has_stages_base = 0;
+	zlib_set(c, buf, len);
+}
+
+static void
+stagetab_zlib_table_is_inflated(void **state)
+{
+	struct change		 c, table;
+	struct stagetab		 t;
+	struct stagetab_view	 v;
+	char			 err[PPC_ERRLEN];
+
+	memset(&t, 0, sizeof(t));
+	zlib_table(&c, &table);
+	assert_int_equal(stagetab_expand(&t, &c.msg, &v, err, sizeof(err)), 0);
+	assert_false(v.msg.has_stages_zlib);
+	assert_int_equal(v.msg.n_stages, 3);
+	assert_int_equal(v.msg.n_layer_partition, 4);
+	assert_int_equal(v.msg.layer_partition[3], 10);
+	assert_string_equal(v.msg.stages[2]->node_id, "spare");
+	assert_int_equal(v.msg.stages[2]->stage, 2);
+	stagetab_view_free(&v);
+	free(c.msg.stages_zlib.data);
+}
+
+static void
+stagetab_zlib_errors(void **state)
+{
+	static const uint8_t	 garbage[] = "not zlib at all";
+	static const uint32_t	 one[] = { 1 };
+	struct change		 c, table;
+	uint8_t			*big, buf[256];
+	size_t			 len;
+	char			 err[PPC_ERRLEN];
+
+	/* Not zlib data. */
+	change_init(&c, NULL, 0);
+	c.msg.has_stages_base = 0;
+	c.msg.has_stages_zlib = 1;
+	c.msg.stages_zlib.data = (uint8_t *)garbage;
+	c.msg.stages_zlib.len = sizeof(garbage);
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "is not valid zlib data"));
+
+	/* Cut short. */
+	zlib_table(&c, &table);
+	c.msg.stages_zlib.len -= 4;
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "is not valid zlib data, or is cut short"));
+	free(c.msg.stages_zlib.data);
+
+	/* Over the bound once inflated: 2 MiB of zeros. */
+	big = calloc(2, 1u << 20);
+	assert_non_null(big);
+	change_init(&c, NULL, 0);
+	c.msg.has_stages_base = 0;
+	zlib_set(&c, big, 2u << 20);
+	free(big);
+	assert_true(c.msg.stages_zlib.len < 8192);
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "inflates to more than 1 MiB"));
+	free(c.msg.stages_zlib.data);
+
+	/* Valid zlib, not a stage table: a tag of wire type 7. */
+	change_init(&c, NULL, 0);
+	c.msg.has_stages_base = 0;
+	zlib_set(&c, "\x0f\x0f\x0f", 3);
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "are not a valid stage table"));
+	free(c.msg.stages_zlib.data);
+
+	/* Beside stages_base, or beside stages of its own. */
+	zlib_table(&c, &table);
+	c.msg.has_stages_base = 1;
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "carries the whole table alone"));
+	c.msg.has_stages_base = 0;
+	c.msg.n_stages = 1;
+	c.msg.stages = table.infop;
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	free(c.msg.stages_zlib.data);
+
+	/* A table that nests stages_base. */
+	change_init(&table, one, 1);
+	len = ppcoord__assignment__pack(&table.msg, buf);
+	change_init(&c, NULL, 0);
+	c.msg.has_stages_base = 0;
+	zlib_set(&c, buf, len);
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "sets stages_zlib or stages_base"));
+	free(c.msg.stages_zlib.data);
+}
+
 int
 main(void)
 {
@@ -196,6 +324,8 @@ main(void)
 		cmocka_unit_test(stagetab_whole_table_is_copied),
 		cmocka_unit_test(stagetab_change_errors),
 		cmocka_unit_test(stagetab_store_rejects_short_table),
+		cmocka_unit_test(stagetab_zlib_table_is_inflated),
+		cmocka_unit_test(stagetab_zlib_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
