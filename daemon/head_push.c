@@ -32,8 +32,8 @@
 
 /*
  * Whole tables smaller than this go out as they are. A stage takes about
- * 36 bytes, so agents that accept it get the table compressed from 16
- * stages on. A table of 9,999 generated host names and addresses shrinks
+ * 36 bytes, so agents that accept it get the table compressed from about
+ * 15 stages on. A table of 9,999 generated host names and addresses shrinks
  * to about a quarter.
  */
 #define PUSH_ZLIB_MIN		512
@@ -176,7 +176,8 @@ push_varint(uint64_t v, uint8_t *out)
 
 /*
  * Encodes the whole table t as Assignment field stages_zlib. Returns NULL
- * when t is small or does not shrink, or on no memory or a zlib error.
+ * when t is small or the field would not be shorter than t, or on no
+ * memory or a zlib error.
  */
 struct push_table *
 push_table_zlib_new(const struct push_table *t)
@@ -193,13 +194,17 @@ push_table_zlib_new(const struct push_table *t)
 	/* The tag and the length go first, so the data is compressed into
 	 * the space after the longest length varint and then moved. */
 	if (compress2(z->pt_data + 12, &zlen, t->pt_data, (uLong)t->pt_len,
-	    Z_DEFAULT_COMPRESSION) != Z_OK || zlen >= t->pt_len) {
+	    Z_DEFAULT_COMPRESSION) != Z_OK) {
 		free(z);
 		return NULL;
 	}
 	z->pt_data[0] = (uint8_t)(PUSH_ZLIB_TAG | 0x80);
 	z->pt_data[1] = (uint8_t)(PUSH_ZLIB_TAG >> 7);
 	hdr = 2 + push_varint(zlen, z->pt_data + 2);
+	if (hdr + zlen >= t->pt_len) {
+		free(z);
+		return NULL;
+	}
 	memmove(z->pt_data + hdr, z->pt_data + 12, zlen);
 	z->pt_refs = 1;
 	z->pt_len = hdr + zlen;

@@ -4,6 +4,8 @@
  * compressed (see stagetab.h).
  */
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,51 @@ stagetab_view_free(struct stagetab_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* True when the table of stages_zlib sets a field besides
+ * layer_partition and stages, or one this agent does not know. */
+static bool
+stagetab_inner_has_more(const Ppcoord__Assignment *in)
+{
+	return in->has_generation || in->node_id != NULL ||
+	    in->has_node_rank || in->has_nnodes || in->has_first_stage ||
+	    in->has_stage_count || in->has_num_stages || in->has_tp_size ||
+	    in->has_first_layer || in->has_end_layer ||
+	    in->master_addr != NULL || in->has_master_port ||
+	    in->has_stages_base || in->has_stages_zlib ||
+	    in->base.n_unknown_fields > 0;
+}
+
+/*
+ * Inflates the zlib stream of `src` into buf (at most *len bytes) and
+ * sets *len to its length. The stream must end exactly at the end of
+ * src. Returns a zlib code: Z_BUF_ERROR when it inflates to more.
+ */
+static int
+stagetab_uncompress(uint8_t *buf, size_t *len, const ProtobufCBinaryData *src)
+{
+	z_stream	 zs;
+	int		 rc;
+
+	memset(&zs, 0, sizeof(zs));
+	if (src->len > UINT_MAX || *len > UINT_MAX)
+		return Z_BUF_ERROR;
+	if ((rc = inflateInit(&zs)) != Z_OK)
+		return rc;
+	zs.next_in = src->data;
+	zs.avail_in = (uInt)src->len;
+	zs.next_out = buf;
+	zs.avail_out = (uInt)*len;
+	rc = inflate(&zs, Z_FINISH);
+	*len = zs.total_out;
+	inflateEnd(&zs);
+	if (rc == Z_STREAM_END)
+		return zs.avail_in == 0 ? Z_OK : Z_DATA_ERROR;
+	/* Out of output space with input left: more than *len bytes. */
+	if ((rc == Z_BUF_ERROR || rc == Z_OK) && zs.avail_out == 0)
+		return Z_BUF_ERROR;
+	return rc == Z_MEM_ERROR ? Z_MEM_ERROR : Z_DATA_ERROR;
+}
+
 /* Sets v->msg's table from m's stages_zlib: inflated, at most
  * STAGETAB_ZLIB_MAX bytes, and decoded as an Assignment of its own. */
 static int
@@ -39,7 +86,7 @@ stagetab_inflate(const Ppcoord__Assignment *m, struct stagetab_view *v,
 {
 	const Ppcoord__Assignment	*in;
 	uint8_t				*buf;
-	uLongf				 len = STAGETAB_ZLIB_MAX;
+	size_t				 len = STAGETAB_ZLIB_MAX;
 	int				 rc;
 
 	if (m->has_stages_base || m->n_stages > 0 ||
@@ -54,27 +101,26 @@ stagetab_inflate(const Ppcoord__Assignment *m, struct stagetab_view *v,
 		    "to %u bytes", STAGETAB_ZLIB_MAX);
 		return STAGETAB_ENOMEM;
 	}
-	rc = uncompress(buf, &len, m->stages_zlib.data,
-	    (uLong)m->stages_zlib.len);
+	rc = stagetab_uncompress(buf, &len, &m->stages_zlib);
 	if (rc != Z_OK) {
 		free(buf);
 		util_err(err, errlen, "stages_zlib (%zu bytes) %s",
 		    m->stages_zlib.len, rc == Z_BUF_ERROR ? "inflates to more "
 		    "than 1 MiB" : rc == Z_MEM_ERROR ? "cannot be inflated: "
-		    "out of memory" : "is not valid zlib data, or is cut "
-		    "short");
+		    "out of memory" : "is not valid zlib data, is cut short, "
+		    "or has bytes after its end");
 		return rc == Z_MEM_ERROR ? STAGETAB_ENOMEM : STAGETAB_EINVAL;
 	}
 	v->inner = ppcoord__assignment__unpack(NULL, len, buf);
 	free(buf);
 	if ((in = v->inner) == NULL) {
-		util_err(err, errlen, "stages_zlib inflates to %lu bytes that "
-		    "are not a valid stage table", (unsigned long)len);
+		util_err(err, errlen, "stages_zlib inflates to %zu bytes that "
+		    "are not a valid stage table", len);
 		return STAGETAB_EINVAL;
 	}
-	if (in->has_stages_zlib || in->has_stages_base) {
-		util_err(err, errlen, "the table in stages_zlib sets "
-		    "stages_zlib or stages_base itself");
+	if (stagetab_inner_has_more(in)) {
+		util_err(err, errlen, "the table in stages_zlib sets fields "
+		    "besides layer_partition and stages");
 		return STAGETAB_EINVAL;
 	}
 	v->msg.has_stages_zlib = 0;

@@ -462,6 +462,47 @@ push_zlib_limits(void **state)
 	plan_free(&p);
 }
 
+/*
+ * Tables that deflate shrinks by only a few bytes: the tag and length of
+ * stages_zlib make the field as long as the plain table or longer, so
+ * the plain table is kept. Without that, a plan whose plain frame fits
+ * the limit exactly would be refused to agents that accept zlib.
+ */
+static void
+push_zlib_field_not_longer(void **state)
+{
+	struct push_table	*t, *z;
+	uint8_t			 tmp[4096];
+	uLongf			 zlen;
+	uint32_t		 x = 12345;
+	size_t			 zeros, i, len = 2000;
+	bool			 edge = false;
+
+	t = malloc(sizeof(*t) + len);
+	assert_non_null(t);
+	t->pt_refs = 1;
+	t->pt_len = t->pt_plain_len = len;
+	for (zeros = 0; zeros < 200; zeros++) {
+		for (i = 0; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			t->pt_data[i] = i < zeros ? 0 : (uint8_t)(x >> 16);
+		}
+		zlen = sizeof(tmp);
+		assert_int_equal(compress2(tmp, &zlen, t->pt_data, len,
+		    Z_DEFAULT_COMPRESSION), Z_OK);
+		if (zlen < len && zlen + 4 >= len)
+			edge = true;
+		z = push_table_zlib_new(t);
+		if (z != NULL) {
+			assert_true(z->pt_len < t->pt_len);
+			push_table_unref(z);
+		}
+	}
+	/* The loop met a table that deflate shrinks by 1 to 4 bytes. */
+	assert_true(edge);
+	push_table_unref(t);
+}
+
 int
 main(void)
 {
@@ -473,6 +514,7 @@ main(void)
 		cmocka_unit_test(push_invalid_node),
 		cmocka_unit_test(push_zlib_same_as_whole),
 		cmocka_unit_test(push_zlib_limits),
+		cmocka_unit_test(push_zlib_field_not_longer),
 		cmocka_unit_test(push_delta_after_takeover),
 		cmocka_unit_test(push_delta_takeover_of_master),
 		cmocka_unit_test(push_delta_unchanged_table),

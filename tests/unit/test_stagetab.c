@@ -271,7 +271,7 @@ stagetab_zlib_errors(void **state)
 	zlib_table(&c, &table);
 	c.msg.stages_zlib.len -= 4;
 	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "is not valid zlib data, or is cut short"));
+	assert_non_null(strstr(err, "is not valid zlib data, is cut short"));
 	free(c.msg.stages_zlib.data);
 
 	/* Over the bound once inflated: 2 MiB of zeros. */
@@ -312,8 +312,43 @@ stagetab_zlib_errors(void **state)
 	c.msg.has_stages_base = 0;
 	zlib_set(&c, buf, len);
 	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "sets stages_zlib or stages_base"));
+	assert_non_null(strstr(err, "sets fields besides layer_partition"));
 	free(c.msg.stages_zlib.data);
+
+	/* A table that sets an Assignment field of its own. */
+	zlib_table(&c, &table);
+	free(c.msg.stages_zlib.data);
+	table.msg.has_generation = 1;
+	len = ppcoord__assignment__pack(&table.msg, buf);
+	zlib_set(&c, buf, len);
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "sets fields besides layer_partition"));
+	free(c.msg.stages_zlib.data);
+
+	/* A field this agent does not know: field 30, a varint. */
+	zlib_table(&c, &table);
+	free(c.msg.stages_zlib.data);
+	len = ppcoord__assignment__pack(&table.msg, buf);
+	buf[len++] = 0xf0;	/* the tag (30 << 3) | 0 as a varint */
+	buf[len++] = 0x01;
+	buf[len++] = 1;
+	zlib_set(&c, buf, len);
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "sets fields besides layer_partition"));
+	free(c.msg.stages_zlib.data);
+
+	/* Bytes after the end of the zlib stream. */
+	zlib_table(&c, &table);
+	big = malloc(c.msg.stages_zlib.len + 4);
+	assert_non_null(big);
+	memcpy(big, c.msg.stages_zlib.data, c.msg.stages_zlib.len);
+	memcpy(big + c.msg.stages_zlib.len, "junk", 4);
+	free(c.msg.stages_zlib.data);
+	c.msg.stages_zlib.data = big;
+	c.msg.stages_zlib.len += 4;
+	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, "has bytes after its end"));
+	free(big);
 }
 
 int
