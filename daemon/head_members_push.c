@@ -7,8 +7,8 @@
  * Invariants:
  * - Nothing is sent for a generation before the state file (or etcd)
  *   contains it. A failed write leaves the push waiting for the sweep.
- * - A node with n_update_due holds the previous generation with its
- *   stage table, and every such node gets the current one before the
+ * - A node with n_update_due has received the previous generation with
+ *   its stage table, and every such node gets the current one before the
  *   next commit replaces the tables.
  */
 #include <stdio.h>

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Agents announce that they take a compressed stage table, so a plan of
 # 48 one-GPU stages (a table of about 1.6 KB) reaches them with its table
-# in zlib format. Each environment file still holds exactly what
+# in zlib format. Each environment file still contains exactly what
 # `ppcoordctl plan` computes, and /metrics counts the compressed tables.
 . "$(dirname "$0")/lib.sh"
 need_bins

@@ -201,6 +201,22 @@ apply(struct stagetab *t, const Ppcoord__Assignment *m,
 	stagetab_view_free(&v);
 }
 
+/* Checks that two held tables list the same stages. */
+static void
+assert_same_table(const struct stagetab *a, const struct stagetab *b)
+{
+	uint32_t	 s;
+
+	assert_int_equal(a->num_stages, b->num_stages);
+	for (s = 0; s < a->num_stages; s++) {
+		assert_string_equal(a->entries[s].node_id,
+		    b->entries[s].node_id);
+		assert_string_equal(a->entries[s].address,
+		    b->entries[s].address);
+		assert_int_equal(a->entries[s].layers, b->entries[s].layers);
+	}
+}
+
 /* Plan b is plan a with node `gone` replaced by a spare on its stages. */
 static void
 make_takeover(const struct plan *a, struct plan *b, size_t gone)
@@ -223,7 +239,7 @@ check_delta(const struct plan *a, const struct plan *b, size_t changed)
 	Ppcoord__Envelope	*e;
 	struct stagetab		 held, whole;
 	struct stage_env	 got, want;
-	size_t			 i, len, dlen, s;
+	size_t			 i, len, dlen;
 
 	ta = push_table_new(a);
 	tb = push_table_new(b);
@@ -253,15 +269,7 @@ check_delta(const struct plan *a, const struct plan *b, size_t changed)
 
 		assert_memory_equal(&got, &want, sizeof(got));
 		assert_int_equal(held.generation, b->generation);
-		assert_int_equal(held.num_stages, whole.num_stages);
-		for (s = 0; s < held.num_stages; s++) {
-			assert_string_equal(held.entries[s].node_id,
-			    whole.entries[s].node_id);
-			assert_string_equal(held.entries[s].address,
-			    whole.entries[s].address);
-			assert_int_equal(held.entries[s].layers,
-			    whole.entries[s].layers);
-		}
+		assert_same_table(&held, &whole);
 		stagetab_clear(&held);
 		stagetab_clear(&whole);
 	}
@@ -386,7 +394,7 @@ push_zlib_same_as_whole(void **state)
 	Ppcoord__Envelope	*e;
 	struct stagetab		 held, whole;
 	struct stage_env	 got, want;
-	size_t			 i, len, zlen, s;
+	size_t			 i, len, zlen;
 
 	make_plan(&p, 40, 2, 1, 80);
 	t = push_table_new(&p);
@@ -412,15 +420,7 @@ push_zlib_same_as_whole(void **state)
 
 		assert_memory_equal(&got, &want, sizeof(got));
 		assert_int_equal(held.num_stages, 80);
-		assert_int_equal(held.num_stages, whole.num_stages);
-		for (s = 0; s < held.num_stages; s++) {
-			assert_string_equal(held.entries[s].node_id,
-			    whole.entries[s].node_id);
-			assert_string_equal(held.entries[s].address,
-			    whole.entries[s].address);
-			assert_int_equal(held.entries[s].layers,
-			    whole.entries[s].layers);
-		}
+		assert_same_table(&held, &whole);
 		stagetab_clear(&held);
 		stagetab_clear(&whole);
 	}

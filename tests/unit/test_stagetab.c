@@ -248,6 +248,18 @@ stagetab_zlib_table_is_inflated(void **state)
 	free(c.msg.stages_zlib.data);
 }
 
+/* Checks that c's compressed table is rejected with `text` in the error,
+ * then frees the compressed data. */
+static void
+expect_zlib_rejected(struct change *c, const char *text)
+{
+	char	 err[PPC_ERRLEN];
+
+	assert_int_equal(expand(c, err, sizeof(err)), STAGETAB_EINVAL);
+	assert_non_null(strstr(err, text));
+	free(c->msg.stages_zlib.data);
+}
+
 static void
 stagetab_zlib_errors(void **state)
 {
@@ -270,9 +282,7 @@ stagetab_zlib_errors(void **state)
 	/* Cut short. */
 	zlib_table(&c, &table);
 	c.msg.stages_zlib.len -= 4;
-	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "is not valid zlib data, is cut short"));
-	free(c.msg.stages_zlib.data);
+	expect_zlib_rejected(&c, "is not valid zlib data, is cut short");
 
 	/* Over the bound once inflated: 2 MiB of zeros. */
 	big = calloc(2, 1u << 20);
@@ -282,17 +292,13 @@ stagetab_zlib_errors(void **state)
 	zlib_set(&c, big, 2u << 20);
 	free(big);
 	assert_true(c.msg.stages_zlib.len < 8192);
-	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "inflates to more than 1 MiB"));
-	free(c.msg.stages_zlib.data);
+	expect_zlib_rejected(&c, "inflates to more than 1 MiB");
 
 	/* Valid zlib, not a stage table: a tag of wire type 7. */
 	change_init(&c, NULL, 0);
 	c.msg.has_stages_base = 0;
 	zlib_set(&c, "\x0f\x0f\x0f", 3);
-	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "are not a valid stage table"));
-	free(c.msg.stages_zlib.data);
+	expect_zlib_rejected(&c, "are not a valid stage table");
 
 	/* Beside stages_base, or beside stages of its own. */
 	zlib_table(&c, &table);
@@ -311,9 +317,7 @@ stagetab_zlib_errors(void **state)
 	change_init(&c, NULL, 0);
 	c.msg.has_stages_base = 0;
 	zlib_set(&c, buf, len);
-	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "sets fields besides layer_partition"));
-	free(c.msg.stages_zlib.data);
+	expect_zlib_rejected(&c, "sets fields besides layer_partition");
 
 	/* A table that sets an Assignment field of its own. */
 	zlib_table(&c, &table);
@@ -321,9 +325,7 @@ stagetab_zlib_errors(void **state)
 	table.msg.has_generation = 1;
 	len = ppcoord__assignment__pack(&table.msg, buf);
 	zlib_set(&c, buf, len);
-	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "sets fields besides layer_partition"));
-	free(c.msg.stages_zlib.data);
+	expect_zlib_rejected(&c, "sets fields besides layer_partition");
 
 	/* A field this agent does not know: field 30, a varint. */
 	zlib_table(&c, &table);
@@ -333,9 +335,7 @@ stagetab_zlib_errors(void **state)
 	buf[len++] = 0x01;
 	buf[len++] = 1;
 	zlib_set(&c, buf, len);
-	assert_int_equal(expand(&c, err, sizeof(err)), STAGETAB_EINVAL);
-	assert_non_null(strstr(err, "sets fields besides layer_partition"));
-	free(c.msg.stages_zlib.data);
+	expect_zlib_rejected(&c, "sets fields besides layer_partition");
 
 	/* Bytes after the end of the zlib stream. */
 	zlib_table(&c, &table);
